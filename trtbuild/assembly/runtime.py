@@ -1,0 +1,100 @@
+"""`TRTEngineModule`: runs one serialized TensorRT engine inside a torch.fx.GraphModule.
+
+GPU execution: the engine is deserialized lazily on first call, on the current CUDA device, and
+runs with `execute_async_v3` on the caller's current stream, binding torch tensors by address.
+This path is written against the TensorRT runtime API but is NOT exercised on our CPU-only CI.
+
+Reference execution (`reference=True`): the segment's lowered FX graph is converted to a network
+again and evaluated layer by layer on the CPU (trtbuild.verify.evaluator). It checks the whole
+pipeline against eager PyTorch without a GPU; it is slow and meant for verification only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..dtypes import to_torch
+from ..engine.backend import get_backend
+
+
+class TRTEngineModule(torch.nn.Module):
+    def __init__(self, plan: bytes, inputs: list[dict], outputs: list[dict], *, flavour: str,
+                 compute_capabilities: list[str], key: str, segment: torch.fx.GraphModule | None = None,
+                 settings: Any = None):
+        super().__init__()
+        self.plan = plan
+        self.input_specs, self.output_specs = inputs, outputs
+        self.flavour, self.compute_capabilities, self.key = flavour, list(compute_capabilities), key
+        self.segment, self.settings = segment, settings
+        self.reference = False
+        self._engine = self._context = None
+
+    def extra_repr(self) -> str:
+        return f"key={self.key[:12]}, engine_bytes={len(self.plan)}, flavour={self.flavour}"
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if len(args) != len(self.input_specs):
+            raise ValueError(f"engine {self.key[:12]} takes {len(self.input_specs)} inputs, got {len(args)}")
+        if self.reference:
+            return self._run_reference(args)
+        return self._run_engine(args)
+
+    # -- GPU execution ----------------------------------------------------------------------
+    def _load(self) -> None:
+        backend = get_backend(self.flavour)
+        backend.check_runnable(self.compute_capabilities)
+        trt = backend.trt
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        runtime = trt.Runtime(self._logger)
+        self._engine = runtime.deserialize_cuda_engine(self.plan)
+        if self._engine is None:
+            raise RuntimeError(f"TensorRT could not deserialize engine {self.key[:12]} on this device")
+        self._context = self._engine.create_execution_context()
+        self._runtime = runtime
+
+    def _run_engine(self, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        if self._context is None:
+            self._load()
+        device = torch.device("cuda", torch.cuda.current_device())
+        keep = []
+        for spec, arg in zip(self.input_specs, args):
+            tensor = arg.to(device=device, dtype=to_torch(spec["dtype"])).contiguous()
+            keep.append(tensor)
+            if not self._context.set_input_shape(spec["name"], tuple(tensor.shape)):
+                raise ValueError(f"input {spec['name']} shape {tuple(tensor.shape)} is outside the engine's profile")
+            self._context.set_tensor_address(spec["name"], tensor.data_ptr())
+        outputs = []
+        for spec in self.output_specs:
+            shape = tuple(self._context.get_tensor_shape(spec["name"]))
+            out = torch.empty(shape, dtype=to_torch(spec["dtype"]), device=device)
+            self._context.set_tensor_address(spec["name"], out.data_ptr())
+            outputs.append(out)
+        stream = torch.cuda.current_stream(device)
+        if not self._context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError(f"TensorRT failed to execute engine {self.key[:12]}")
+        for tensor in keep:  # inputs must stay alive until the stream has consumed them
+            tensor.record_stream(stream)
+        return tuple(outputs)
+
+    # -- reference execution on the CPU ------------------------------------------------------
+    def _run_reference(self, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        if self.segment is None:
+            raise RuntimeError(f"engine {self.key[:12]} has no segment graph for reference execution "
+                               "(modules loaded from a build directory carry engines only)")
+        from ..conversion.interpreter import convert_segment
+        from ..verify.evaluator import evaluate
+
+        net = convert_segment(self.segment, get_backend(self.flavour), self.settings)
+        feeds = {spec.name: arg.to(spec.dtype) for spec, arg in zip(net.inputs, args)}
+        results = evaluate(net.network, feeds, trt=get_backend(self.flavour).trt)
+        return tuple(results[spec.name] for spec in net.outputs)
+
+
+def set_reference(module: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
+    """Switch every TensorRT segment of `module` to (or from) reference execution on the CPU."""
+    for sub in module.modules():
+        if isinstance(sub, TRTEngineModule):
+            sub.reference = enabled
+    return module

@@ -1,0 +1,260 @@
+"""What a converter works with: the network, the current node, and helpers for common layers.
+
+Networks are strongly typed: every dtype change is an explicit cast, and both operands of an
+elementwise layer must share rank and dtype. The helpers here do the promotion and broadcasting the
+way torch does, so converters stay short.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.fx
+
+from ..errors import ConversionError
+
+TORCH_TO_NUMPY = {
+    torch.float32: np.float32, torch.float16: np.float16, torch.float64: np.float64,
+    torch.int64: np.int64, torch.int32: np.int32, torch.int8: np.int8, torch.uint8: np.uint8,
+    torch.bool: np.bool_,
+}
+
+
+def source_location(node: torch.fx.Node) -> str:
+    """`file.py:123 in forward` of the model code that produced the node, or '' when unknown."""
+    trace = node.meta.get("stack_trace") or ""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)', trace)
+    if not frames:
+        return ""
+    path, line, func = frames[-1]
+    return f"{path}:{line} in {func}"
+
+
+def describe_node(node: torch.fx.Node) -> str:
+    where = source_location(node)
+    return f"{node.name} ({node.target})" + (f" at {where}" if where else "")
+
+
+class CapturingLogger:
+    """Build a TensorRT logger that keeps error messages (TensorRT reports bad layers lazily)."""
+
+    def __init__(self, trt: Any):
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        outer = self
+
+        class _Logger(trt.ILogger):
+            def __init__(self) -> None:
+                trt.ILogger.__init__(self)
+
+            def log(self, severity: Any, msg: str) -> None:
+                if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
+                    outer.errors.append(msg)
+                elif severity == trt.ILogger.Severity.WARNING:
+                    outer.warnings.append(msg)
+
+        self.logger = _Logger()
+
+    def take_errors(self) -> list[str]:
+        errors, self.errors = self.errors, []
+        return errors
+
+
+class ConversionContext:
+    def __init__(self, trt: Any, network: Any, logger: CapturingLogger, settings: Any):
+        self.trt, self.network, self.logger, self.settings = trt, network, logger, settings
+        self.node: torch.fx.Node | None = None
+        self.keepalive: list[Any] = []  # numpy arrays backing trt.Weights must outlive the build
+        self._constants: dict[int, Any] = {}
+        self._layer_count = 0
+        self._layers_of_node: list[Any] = []
+
+    # -- dtypes -----------------------------------------------------------------------------
+    def trt_dtype(self, dtype: torch.dtype) -> Any:
+        dt = self.trt.DataType
+        table = {torch.float32: dt.FLOAT, torch.float16: dt.HALF, torch.bfloat16: dt.BF16,
+                 torch.int32: dt.INT32, torch.int64: dt.INT64, torch.bool: dt.BOOL,
+                 torch.int8: dt.INT8, torch.uint8: dt.UINT8}
+        if dtype not in table:
+            raise self.error(f"dtype {dtype} has no TensorRT equivalent")
+        return table[dtype]
+
+    def torch_dtype(self, trt_dtype: Any) -> torch.dtype:
+        dt = self.trt.DataType
+        table = {dt.FLOAT: torch.float32, dt.HALF: torch.float16, dt.BF16: torch.bfloat16,
+                 dt.INT32: torch.int32, dt.INT64: torch.int64, dt.BOOL: torch.bool,
+                 dt.INT8: torch.int8, dt.UINT8: torch.uint8}
+        return table[trt_dtype]
+
+    # -- layers -----------------------------------------------------------------------------
+    def add(self, layer: Any) -> Any:
+        """Name a new layer after the current node and record it for error checks."""
+        self._layer_count += 1
+        node_name = self.node.name if self.node is not None else "trtbuild"
+        layer.name = f"{node_name}/{self._layer_count}"
+        layer.metadata = node_name
+        self._layers_of_node.append(layer)
+        return layer
+
+    def out(self, layer: Any, index: int = 0) -> Any:
+        return self.add(layer).get_output(index)
+
+    def begin_node(self, node: torch.fx.Node) -> None:
+        self.node, self._layers_of_node = node, []
+
+    def end_node(self) -> None:
+        """Surface TensorRT's lazy definition errors now, naming the node that caused them."""
+        for layer in self._layers_of_node:
+            for i in range(layer.num_outputs):
+                layer.get_output(i).shape  # noqa: B018 (querying the shape runs validation)
+        errors = self.logger.take_errors()
+        if errors:
+            raise self.error("TensorRT rejected a layer: " + "; ".join(errors))
+
+    def error(self, message: str) -> ConversionError:
+        where = describe_node(self.node) if self.node is not None else "network"
+        return ConversionError(f"{where}: {message}")
+
+    # -- tensors ----------------------------------------------------------------------------
+    def constant(self, value: Any, dtype: torch.dtype | None = None) -> Any:
+        """An ITensor holding `value` (a torch tensor, numpy array or python scalar)."""
+        key = id(value) if isinstance(value, torch.Tensor) else None
+        if key is not None and dtype is None and key in self._constants:
+            return self._constants[key]
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu()
+            if dtype is not None:
+                tensor = tensor.to(dtype)
+            array = self._to_numpy(tensor)
+        else:
+            array = np.asarray(value, dtype=TORCH_TO_NUMPY[dtype] if dtype else None)
+            if array.dtype == np.float64:
+                array = array.astype(np.float32)
+        array = np.ascontiguousarray(array)
+        self.keepalive.append(array)
+        if array.dtype == np.int16 and isinstance(value, torch.Tensor) and tensor.dtype == torch.bfloat16:
+            weights = self.trt.Weights(self.trt.DataType.BF16, array.ctypes.data, array.size)
+        else:
+            weights = self.trt.Weights(array)
+        result = self.out(self.network.add_constant(tuple(array.shape), weights))
+        if key is not None and dtype is None:
+            self._constants[key] = result
+            self.keepalive.append(value)
+        return result
+
+    @staticmethod
+    def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+        if tensor.dtype == torch.bfloat16:  # numpy has no bf16: pass the raw bits
+            return tensor.contiguous().view(torch.int16).numpy()
+        return tensor.contiguous().numpy()
+
+    def weights(self, tensor: torch.Tensor) -> Any:
+        """`trt.Weights` over a torch tensor's bytes, kept alive until the build is done."""
+        array = np.ascontiguousarray(self._to_numpy(tensor.detach().cpu()))
+        self.keepalive.append(array)
+        if tensor.dtype == torch.bfloat16:
+            return self.trt.Weights(self.trt.DataType.BF16, array.ctypes.data, array.size)
+        return self.trt.Weights(array)
+
+    def tensor(self, value: Any, like: Any = None) -> Any:
+        """ITensor for a converter operand. Python scalars take `like`'s dtype (torch semantics)."""
+        if isinstance(value, self.trt.ITensor):
+            return value
+        if isinstance(value, torch.Tensor):
+            return self.constant(value)
+        dtype = self._scalar_dtype(value, like)
+        return self.constant(np.array(value, dtype=TORCH_TO_NUMPY.get(dtype, np.float32)), None)
+
+    def _scalar_dtype(self, value: Any, like: Any) -> torch.dtype:
+        like_dtype = self.torch_dtype(like.dtype) if like is not None else None
+        if isinstance(value, bool):
+            return like_dtype or torch.bool
+        if isinstance(value, int):
+            return like_dtype if like_dtype is not None and like_dtype != torch.bool else torch.int64
+        if like_dtype is not None and like_dtype.is_floating_point:
+            return like_dtype
+        return torch.float32
+
+    def dtype_of(self, x: Any) -> torch.dtype:
+        return self.torch_dtype(x.dtype)
+
+    def cast(self, x: Any, dtype: torch.dtype) -> Any:
+        if self.dtype_of(x) == dtype:
+            return x
+        return self.out(self.network.add_cast(x, self.trt_dtype(dtype)))
+
+    def rank(self, x: Any) -> int:
+        return len(x.shape)
+
+    def shape(self, x: Any) -> tuple[int, ...]:
+        """Static dims (-1 where dynamic)."""
+        return tuple(x.shape)
+
+    def shape_tensor(self, x: Any) -> Any:
+        """x's shape as an INT64 1-D shape tensor (works for dynamic dims)."""
+        return self.out(self.network.add_shape(x))
+
+    def reshape(self, x: Any, dims: Sequence[int] | Any) -> Any:
+        layer = self.network.add_shuffle(x)
+        if isinstance(dims, self.trt.ITensor):
+            layer.set_input(1, dims)
+        else:
+            layer.reshape_dims = tuple(int(d) for d in dims)
+        layer.zero_is_placeholder = False
+        return self.out(layer)
+
+    def unsqueeze_to(self, x: Any, rank: int) -> Any:
+        """Prepend size-1 dims until x has `rank` dims (numpy broadcasting alignment)."""
+        missing = rank - self.rank(x)
+        if missing <= 0:
+            return x
+        shape = self.shape(x)
+        if all(d >= 0 for d in shape):
+            return self.reshape(x, (1,) * missing + shape)
+        ones = self.constant(np.ones(missing, dtype=np.int64))
+        full = self.out(self.network.add_concatenation([ones, self.shape_tensor(x)]))
+        return self.reshape(x, full)
+
+    def promote(self, a: Any, b: Any) -> tuple[Any, Any]:
+        """Two operands as ITensors of one dtype and one rank, following torch's promotion."""
+        if not isinstance(a, self.trt.ITensor) and not isinstance(b, self.trt.ITensor):
+            raise self.error("elementwise op with two constant operands (should have been folded)")
+        a_t = self.tensor(a, like=b if isinstance(b, self.trt.ITensor) else None)
+        b_t = self.tensor(b, like=a_t)
+        dtype = self._result_dtype(a, b, a_t, b_t)
+        a_t, b_t = self.cast(a_t, dtype), self.cast(b_t, dtype)
+        rank = max(self.rank(a_t), self.rank(b_t))
+        return self.unsqueeze_to(a_t, rank), self.unsqueeze_to(b_t, rank)
+
+    def _result_dtype(self, a: Any, b: Any, a_t: Any, b_t: Any) -> torch.dtype:
+        da, db = self.dtype_of(a_t), self.dtype_of(b_t)
+        if da == db:
+            return da
+        # A python scalar (or 0-d tensor) never widens a dimensioned tensor of the same category.
+        return torch.result_type(self._probe(a, a_t, da), self._probe(b, b_t, db))
+
+    def _probe(self, value: Any, tensor: Any, dtype: torch.dtype) -> Any:
+        if isinstance(value, (bool, int, float)):
+            return value
+        return torch.empty((1,) * min(1, self.rank(tensor)), dtype=dtype)
+
+    def elementwise(self, a: Any, b: Any, op: Any) -> Any:
+        a_t, b_t = self.promote(a, b)
+        return self.out(self.network.add_elementwise(a_t, b_t, op))
+
+    def identity(self, x: Any) -> Any:
+        return self.out(self.network.add_identity(x))
+
+
+def normalize_dim(dim: int, rank: int) -> int:
+    return dim + rank if dim < 0 else dim
+
+
+def axes_mask(dims: Sequence[int], rank: int) -> int:
+    mask = 0
+    for d in dims:
+        mask |= 1 << normalize_dim(d, rank)
+    return mask

@@ -1,0 +1,50 @@
+"""Convolution and transposed convolution (1-D via a unit spatial dim, 2-D, 3-D)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..registry import converter
+from .checks import constant_arg
+
+aten = torch.ops.aten
+
+
+def _no_output_padding(node) -> str | None:
+    from ..interpreter import node_args
+
+    args = node_args(node)
+    if args["transposed"] and any(args["output_padding"]):
+        return "transposed convolution with output_padding is not supported"
+    return None
+
+
+@converter(aten.convolution.default, checks=(constant_arg("weight", "bias"), _no_output_padding))
+def convolution(ctx, node, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    one_d = weight.dim() == 3
+    if one_d:  # TensorRT convolves 2-D and 3-D: add a trailing unit dim and drop it after
+        input = _reshape_placeholders(ctx, input, ctx.rank(input) + 1)
+        weight = weight.unsqueeze(-1)
+        stride, padding, dilation = [*stride, 1], [*padding, 0], [*dilation, 1]
+    kernel = tuple(weight.shape[2:])
+    w = ctx.weights(weight)
+    b = ctx.weights(bias) if bias is not None else ctx.trt.Weights(ctx.trt_dtype(weight.dtype))
+    if transposed:
+        out_channels = weight.shape[1] * groups
+        layer = ctx.network.add_deconvolution_nd(input, out_channels, kernel, w, b)
+    else:
+        layer = ctx.network.add_convolution_nd(input, weight.shape[0], kernel, w, b)
+    layer.stride_nd = tuple(stride)
+    layer.padding_nd = tuple(padding)
+    layer.dilation_nd = tuple(dilation)
+    layer.num_groups = groups
+    out = ctx.out(layer)
+    return _reshape_placeholders(ctx, out, ctx.rank(out) - 1) if one_d else out
+
+
+def _reshape_placeholders(ctx, x, rank):
+    """Add a trailing unit dim (rank+1) or drop it (rank-1), copying the other dims (works when dynamic)."""
+    layer = ctx.network.add_shuffle(x)
+    layer.reshape_dims = (0,) * min(rank, ctx.rank(x)) + (1,) * max(0, rank - ctx.rank(x))
+    layer.zero_is_placeholder = True
+    return ctx.out(layer)

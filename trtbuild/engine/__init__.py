@@ -1,0 +1,1 @@
+"""Engine building: TensorRT flavour, builder config, optimization profiles, serialization."""

@@ -1,0 +1,64 @@
+"""Build a serialized engine from a filled network: builder config, profiles, targets."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..conversion.interpreter import Network
+from ..errors import BuildError
+from ..settings import CompileSettings
+from .backend import Backend
+
+# (min, opt, max) shape per network input name
+Profile = dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]
+
+
+@dataclass
+class BuiltEngine:
+    plan: bytes
+    seconds: float
+
+
+def _progress_monitor(trt: Any, report: Callable[[str], None]) -> Any:
+    class Monitor(trt.IProgressMonitor):
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+
+        def phase_start(self, parent, name, num_steps):
+            report(name)
+
+        def step_complete(self, name, step):
+            return True  # never cancel
+
+        def phase_finish(self, name):
+            pass
+
+    return Monitor()
+
+
+def build_engine(net: Network, backend: Backend, settings: CompileSettings, compute_capabilities: list[str],
+                 profiles: list[Profile], progress: Callable[[str], None] | None = None) -> BuiltEngine:
+    trt = backend.trt
+    config = net.builder.create_builder_config()
+    if settings.workspace_size:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_size)
+    if settings.optimization_level is not None:
+        config.builder_optimization_level = settings.optimization_level
+    backend.configure_target(config, compute_capabilities)
+    for profile in profiles:
+        trt_profile = net.builder.create_optimization_profile()
+        for name, (lo, opt, hi) in profile.items():
+            trt_profile.set_shape(name, lo, opt, hi)
+        config.add_optimization_profile(trt_profile)
+    if progress is not None:
+        monitor = _progress_monitor(trt, progress)
+        config.progress_monitor = monitor
+    start = time.perf_counter()
+    plan = net.builder.build_serialized_network(net.network, config)
+    seconds = time.perf_counter() - start
+    errors = net.logger.take_errors()
+    if plan is None:
+        raise BuildError("TensorRT could not build the engine: " + ("; ".join(errors) or "no message"))
+    return BuiltEngine(bytes(plan), seconds)

@@ -1,0 +1,92 @@
+"""`trace(model, inputs)`: torch.export with dynamic dims built from the inputs' shape ranges."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any, Sequence
+
+import torch
+
+from ..errors import ModelError
+from ..inputs import Input
+
+
+def as_inputs(inputs: Sequence[Any]) -> list[Input]:
+    """Accept `Input`s or example tensors (static shapes)."""
+    result = []
+    for i, item in enumerate(inputs):
+        if isinstance(item, Input):
+            result.append(item)
+        elif isinstance(item, torch.Tensor):
+            result.append(Input.from_tensor(item, name=f"input_{i}"))
+        else:
+            raise ModelError(f"input {i}: expected trtbuild.Input or torch.Tensor, got {type(item).__name__}")
+    return result
+
+
+def _dims(inputs: list[Input]) -> list[dict[int, Any]]:
+    """torch.export Dim objects; inputs sharing a dim name share one Dim."""
+    shared: dict[str, Any] = {}
+    specs = []
+    for k, spec in enumerate(inputs):
+        dims = {}
+        for d in spec.dynamic_dims():
+            name = spec.dim_names.get(d) or f"{_ident(spec.name or f'input{k}')}_dim{d}"
+            lo, hi = spec.min_shape[d], spec.max_shape[d]
+            if name in shared:
+                known = shared[name]
+                if (known.min, known.max) != (lo, hi):
+                    raise ModelError(f"dim {name!r} has range [{known.min}, {known.max}] on one input and "
+                                     f"[{lo}, {hi}] on input {spec.name!r}")
+            else:
+                shared[name] = torch.export.Dim(name, min=lo, max=hi)
+            dims[d] = shared[name]
+        specs.append(dims)
+    return specs
+
+
+def _ident(text: str) -> str:
+    return re.sub(r"\W", "_", text)
+
+
+def _call_by_name(model: torch.nn.Module, inputs: list[Input]) -> bool:
+    """Pass inputs as keywords when every input names a forward parameter, out of positional order."""
+    params = [p for p in inspect.signature(model.forward).parameters.values()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    names = [i.name for i in inputs]
+    positional = [p.name for p in params[: len(names)]]
+    return names != positional and all(n in {p.name for p in params} for n in names)
+
+
+def trace(model: torch.nn.Module, inputs: Sequence[Any], *, which: str = "opt") -> torch.export.ExportedProgram:
+    """Export `model` for `inputs` (Input or tensors); dynamic dims come from the shape ranges."""
+    specs = as_inputs(inputs)
+    examples = [i.random(i.shape_at(which)) if not isinstance(t, torch.Tensor) else t
+                for i, t in zip(specs, inputs)]
+    dims = _dims(specs)
+    dynamic = any(dims)
+    by_name = _call_by_name(model, specs)
+    args: tuple = () if by_name else tuple(examples)
+    kwargs = {s.name: t for s, t in zip(specs, examples)} if by_name else {}
+    shapes: Any = None
+    if dynamic:
+        shapes = {s.name: d or None for s, d in zip(specs, dims)} if by_name else tuple(d or None for d in dims)
+    try:
+        with torch.no_grad():
+            return torch.export.export(model.eval(), args, kwargs, dynamic_shapes=shapes)
+    except Exception as exc:
+        raise ModelError(_export_message(exc, specs)) from exc
+
+
+def _export_message(exc: Exception, specs: list[Input]) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "Constraints violated" in text or "dynamic" in text.lower() and "Dim" in text:
+        suggestions = [line.strip() for line in text.splitlines() if "Dim(" in line or "must be" in line]
+        detail = "; ".join(suggestions[:6]) or first
+        return f"torch.export found constraints on the dynamic dims: {detail}"
+    if "data-dependent" in text.lower() or "GuardOnDataDependent" in type(exc).__name__:
+        return ("torch.export cannot trace the model: its control flow depends on tensor values "
+                f"({first}). Rewrite the branch with torch.cond or make it shape-based.")
+    return f"torch.export failed: {type(exc).__name__}: {first}"

@@ -1,0 +1,33 @@
+"""Lowering: ExportedProgram -> a flat GraphModule of the aten ops our converters take.
+
+`lower` runs the passes below in order; each is `(gm, settings) -> gm` and named verb_noun.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.fx
+
+from ..settings import CompileSettings
+from .decompose import decompose
+from .passes import fold_constants, remove_noops, split_shared_constants
+from .unlift import unlift
+
+Pass = Callable[[torch.fx.GraphModule, CompileSettings], torch.fx.GraphModule]
+
+PASSES: tuple[Pass, ...] = (
+    remove_noops,
+    fold_constants,
+    split_shared_constants,
+)
+
+
+def lower(program: torch.export.ExportedProgram, settings: CompileSettings) -> torch.fx.GraphModule:
+    gm = unlift(decompose(program))
+    for lowering_pass in PASSES:
+        gm = lowering_pass(gm, settings)
+    gm.graph.lint()
+    gm.recompile()
+    return gm

@@ -1,0 +1,108 @@
+"""Clean-up passes run after decomposition. Each is `(gm, settings) -> gm`."""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.fx
+
+aten = torch.ops.aten
+
+# Ops that return their input unchanged in an inference graph.
+IDENTITY_OPS = {
+    aten.clone.default, aten.alias.default, aten.detach.default, aten.lift_fresh_copy.default,
+    aten.contiguous.default,
+}
+# Ops with no output that only check metadata at trace time.
+ASSERT_OPS = {aten._assert_tensor_metadata.default, aten._assert_scalar.default,
+              aten.sym_constrain_range_for_size.default}
+
+
+def _is_noop(node: torch.fx.Node) -> bool:
+    if node.op != "call_function":
+        return False
+    if node.target in IDENTITY_OPS:
+        return True
+    if node.target is aten.dropout.default:
+        return not node.args[2] if len(node.args) > 2 else not node.kwargs.get("train", False)
+    val, src = node.meta.get("val"), node.args[0] if node.args else None
+    src_val = src.meta.get("val") if isinstance(src, torch.fx.Node) else None
+    if not (isinstance(val, torch.Tensor) and isinstance(src_val, torch.Tensor)):
+        return False
+    same = val.shape == src_val.shape and val.dtype == src_val.dtype
+    if node.target in (aten.view.default, aten._unsafe_view.default, aten.reshape.default,
+                       aten.expand.default, aten._to_copy.default):
+        return same and (node.target is not aten._to_copy.default or val.device == src_val.device)
+    return False
+
+
+def remove_noops(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
+    """Drop identity ops (clone, eval-mode dropout, same-shape views, ...) and trace-time asserts."""
+    for node in list(gm.graph.nodes):
+        if node.op == "call_function" and node.target in ASSERT_OPS and not node.users:
+            gm.graph.erase_node(node)
+        elif _is_noop(node):
+            node.replace_all_uses_with(node.args[0])
+            gm.graph.erase_node(node)
+    gm.graph.eliminate_dead_code()
+    return gm
+
+
+def _foldable(node: torch.fx.Node, constant: set) -> bool:
+    if node.op != "call_function" or node.target is operator.getitem:
+        return False
+    tags = getattr(node.target, "tags", ())
+    if torch.Tag.nondeterministic_seeded in tags or "_assert" in str(node.target):
+        return False
+    inputs = node.all_input_nodes
+    return all(n in constant for n in inputs) and isinstance(node.meta.get("val"), torch.Tensor)
+
+
+def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
+    """Evaluate weight-only subgraphs (e.g. a transposed weight) once, at build time."""
+    constant = {n for n in gm.graph.nodes if n.op == "get_attr"}
+    values: dict[torch.fx.Node, torch.Tensor] = {}
+    count = 0
+    for node in list(gm.graph.nodes):
+        if not _foldable(node, constant):
+            continue
+        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), lambda n: _value(gm, n, values))
+        result = node.target(*args, **kwargs)
+        constant.add(node)
+        values[node] = result
+        if all(u.op == "call_function" and _foldable(u, constant | {node}) for u in node.users):
+            continue  # an intermediate: its users fold too, no attribute needed
+        name = f"folded_{count}"
+        count += 1
+        gm.register_buffer(name, result.detach().contiguous(), persistent=False)
+        with gm.graph.inserting_before(node):
+            attr = gm.graph.get_attr(name)
+        attr.meta = dict(node.meta)
+        node.replace_all_uses_with(attr)
+        gm.graph.erase_node(node)
+        constant.add(attr)
+    gm.graph.eliminate_dead_code()
+    return gm
+
+
+def _value(gm: torch.fx.GraphModule, node: torch.fx.Node, values: dict) -> torch.Tensor:
+    if node in values:
+        return values[node]
+    obj = gm
+    for part in node.target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def split_shared_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
+    """Give each user of a weight its own get_attr node, so partitions never share one."""
+    for node in list(gm.graph.nodes):
+        if node.op != "get_attr" or len(node.users) < 2:
+            continue
+        for user in list(node.users)[1:]:
+            with gm.graph.inserting_before(user):
+                copy = gm.graph.get_attr(node.target)
+            copy.meta = dict(node.meta)
+            user.replace_input_with(node, copy)
+    return gm

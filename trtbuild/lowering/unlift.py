@@ -1,0 +1,62 @@
+"""Turn an ExportedProgram's lifted parameters, buffers and constants back into get_attr nodes.
+
+Converters then see weights as constants (folded into TensorRT layers) and user inputs as the only
+placeholders. Outputs other than user outputs (buffer mutations) are dropped: inference only.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.fx
+from torch.export.graph_signature import InputKind, OutputKind
+
+from ..errors import ModelError
+
+
+def unlift(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
+    signature = program.graph_signature
+    kinds = {spec.arg.name: spec for spec in signature.input_specs if hasattr(spec.arg, "name")}
+    root = torch.nn.Module()
+    graph = torch.fx.Graph()
+    env: dict[torch.fx.Node, torch.fx.Node] = {}
+    used_names: set[str] = set()
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            spec = kinds.get(node.name)
+            if spec is None or spec.kind == InputKind.USER_INPUT:
+                env[node] = graph.node_copy(node)
+                continue
+            if spec.kind not in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+                raise ModelError(f"exported program input {node.name} of kind {spec.kind.name} is not supported")
+            tensor = _lifted_tensor(program, spec)
+            name = _attr_name(spec.target, used_names)
+            root.register_buffer(name, tensor.detach(), persistent=False)
+            new = graph.get_attr(name)
+            new.meta = dict(node.meta)
+            new.meta["weight_name"] = spec.target
+            env[node] = new
+        elif node.op == "output":
+            outputs = node.args[0]
+            user = [out for out, spec in zip(outputs, signature.output_specs) if spec.kind == OutputKind.USER_OUTPUT]
+            graph.output(tuple(torch.fx.node.map_arg(user, lambda n: env[n])))
+        else:
+            env[node] = graph.node_copy(node, lambda n: env[n])
+    return torch.fx.GraphModule(root, graph)
+
+
+def _lifted_tensor(program: torch.export.ExportedProgram, spec) -> torch.Tensor:
+    if spec.target in program.state_dict:
+        return program.state_dict[spec.target]
+    if spec.target in program.constants:
+        return program.constants[spec.target]
+    raise ModelError(f"exported program has no tensor for {spec.target}")
+
+
+def _attr_name(target: str, used: set[str]) -> str:
+    base = "w_" + "".join(c if c.isalnum() else "_" for c in target)
+    name, n = base, 1
+    while name in used:
+        n += 1
+        name = f"{base}_{n}"
+    used.add(name)
+    return name

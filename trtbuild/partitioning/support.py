@@ -1,0 +1,74 @@
+"""Which nodes TensorRT can run, and why not for the others."""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+import torch.fx
+from torch.fx.passes.operator_support import OperatorSupportBase
+
+from ..conversion.registry import lookup
+from ..settings import CompileSettings, op_name
+
+CONVERTIBLE_DTYPES = {torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.bool,
+                      torch.int8, torch.uint8}
+
+
+def _excluded(target, settings: CompileSettings) -> bool:
+    name = op_name(target)
+    packet = name.rsplit(".", 1)[0]
+    return name in settings.torch_executed_ops or packet in settings.torch_executed_ops
+
+
+def _dtype_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
+    val = node.meta.get("val")
+    vals = val if isinstance(val, (tuple, list)) else [val]
+    for v in vals:
+        if isinstance(v, torch.Tensor) and v.dtype not in CONVERTIBLE_DTYPES:
+            if v.dtype == torch.float64 and settings.truncate_long_and_double:
+                continue
+            return f"output dtype {v.dtype} is not supported by TensorRT (see truncate_long_and_double)"
+    return None
+
+
+def fallback_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
+    """None when TensorRT can run `node`; otherwise why it stays in torch."""
+    if node.target is operator.getitem:
+        source = node.args[0]
+        return fallback_reason(source, settings) if isinstance(source, torch.fx.Node) else None
+    if _excluded(node.target, settings):
+        return "excluded by torch_executed_ops"
+    conv = lookup(node.target)
+    if conv is None:
+        return "no converter"
+    reason = conv.unsupported_reason(node)
+    if reason:
+        return f"capability check failed: {reason}"
+    return _dtype_reason(node, settings)
+
+
+class TensorRTSupport(OperatorSupportBase):
+    """The partitioner's view of `fallback_reason`, with the reasons kept for reports."""
+
+    def __init__(self, settings: CompileSettings):
+        self.settings = settings
+        self.reasons: dict[torch.fx.Node, str] = {}
+
+    def is_node_supported(self, submodules, node: torch.fx.Node) -> bool:
+        if node.op != "call_function":
+            return False
+        reason = fallback_reason(node, self.settings)
+        if reason:
+            self.reasons[node] = reason
+        return reason is None
+
+
+class TorchRemainder(OperatorSupportBase):
+    """After TensorRT blocks are fused: every remaining op node groups into torch segments."""
+
+    def is_node_supported(self, submodules, node: torch.fx.Node) -> bool:
+        if node.op != "call_function":
+            return False
+        source = node.args[0] if node.target is operator.getitem else None
+        return not (isinstance(source, torch.fx.Node) and source.op == "call_module")

@@ -1,0 +1,159 @@
+"""Read recipe files: TOML, folder defaults (`trtbuild.toml`), validation with field paths."""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import RecipeError
+from .schema import Recipe
+
+DEFAULTS_FILE = "trtbuild.toml"
+# Sections a folder's trtbuild.toml may set for every recipe below it.
+DEFAULT_SECTIONS = ("settings", "target", "output", "verify", "cache")
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(str(path), None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(str(path), None, f"cannot read: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(str(path), None, f"invalid TOML: {exc}") from None
+
+
+def _project_root(start: Path) -> Path:
+    for folder in [start, *start.parents]:
+        if (folder / "pyproject.toml").exists() or (folder / ".git").exists():
+            return folder
+    return start
+
+
+def defaults_files(recipe_path: Path) -> list[Path]:
+    """`trtbuild.toml` files from the project root down to the recipe's folder (outermost first)."""
+    folder = recipe_path.resolve().parent
+    root = _project_root(folder)
+    chain = []
+    for parent in [folder, *folder.parents]:
+        candidate = parent / DEFAULTS_FILE
+        if candidate.is_file() and candidate.resolve() != recipe_path.resolve():
+            chain.append(candidate)
+        if parent == root:
+            break
+    return chain[::-1]
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_defaults(recipe_path: Path) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for path in defaults_files(recipe_path):
+        data = read_toml(path)
+        for key in data:
+            if key not in DEFAULT_SECTIONS:
+                raise RecipeError(str(path), key, _unknown_message(key, DEFAULT_SECTIONS, "section for defaults"))
+        merged = _merge(merged, data)
+    merged.pop("cache", None)  # cache options are read by the CLI, not the recipe schema
+    return merged
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Load and validate one recipe; raise `RecipeError` naming the file and field on bad input."""
+    path = Path(path)
+    data = _merge(load_defaults(path), read_toml(path))
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise _recipe_error(path, exc) from None
+    recipe._path = path.resolve()
+    return recipe
+
+
+def find_recipes(targets: list[str]) -> list[Path]:
+    """Expand files, globs and folders into recipe files (sorted, no duplicates, no defaults files)."""
+    found: dict[Path, None] = {}
+    for target in targets:
+        candidate = Path(target)
+        if candidate.is_dir():
+            paths = sorted(p for p in candidate.rglob("*.toml") if p.name != DEFAULTS_FILE)
+        elif any(ch in target for ch in "*?["):
+            paths = sorted(Path(p) for p in glob.glob(target, recursive=True) if p.endswith(".toml"))
+            paths = [p for p in paths if p.name != DEFAULTS_FILE]
+        else:
+            paths = [candidate]
+        if not paths:
+            raise RecipeError(target, None, "no recipes found")
+        for p in paths:
+            found.setdefault(p, None)
+    return list(found)
+
+
+# --- error messages -------------------------------------------------------------------------
+
+def _field_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The schema class that owns the last element of `loc` (for did-you-mean suggestions)."""
+    current: Any = Recipe
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
+            return None
+        current = _unwrap(current.model_fields[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    for arg in typing.get_args(annotation) or ():
+        inner = _unwrap(arg)
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return inner
+    return annotation
+
+
+def _unknown_message(key: str, known: typing.Iterable[str], what: str = "field") -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of: {', '.join(sorted(known))}"
+    return f"unknown {what} {key!r}{hint}"
+
+
+def _recipe_error(path: Path, exc: ValidationError) -> RecipeError:
+    messages = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            owner = _model_at(loc[:-1])
+            known = owner.model_fields if owner else []
+            text = _unknown_message(str(loc[-1]), known)
+        else:
+            text = error["msg"].removeprefix("Value error, ")
+            if error["type"] not in ("missing", "value_error", "assertion_error") and "input" in error:
+                text += f" (got {error['input']!r})"
+        messages.append((_field_path(loc) or "(top level)", text))
+    field, text = messages[0]
+    more = "".join(f"\n  {p}: {t}" for p, t in messages[1:])
+    return RecipeError(str(path), field, text + more)
