@@ -36,6 +36,7 @@ def import_factory(spec: str, folder: Path, recipe_path: str) -> Any:
 def build_model(recipe: Any) -> torch.nn.Module:
     where = str(recipe.path)
     factory = import_factory(recipe.model.factory, recipe.folder, where)
+    torch.manual_seed(recipe.model.seed)  # random initialisation must give the same weights (and key) every run
     try:
         model = factory(**recipe.model.kwargs)
     except Exception as exc:

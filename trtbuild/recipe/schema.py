@@ -22,6 +22,7 @@ class ModelSection(_Section):
     weights: str | None = Field(None, description="state dict (.safetensors or torch.save), relative to the recipe")
     program: str | None = Field(None, description="a saved torch.export program (.pt2), relative to the recipe")
     sources: list[str] = Field(default_factory=list, description="globs of model source files (fast-path stamp)")
+    seed: int = Field(0, description="torch RNG seed set before calling the factory (random init is reproducible)")
 
     @field_validator("factory")
     @classmethod

@@ -1,0 +1,3 @@
+from trtbuild.cli.main import main
+
+main()

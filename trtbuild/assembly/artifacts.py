@@ -1,0 +1,146 @@
+"""Build artifacts: an assembled module on disk, and `load(dir)` to get it back without compiling.
+
+Layout of an output dir:
+  manifest.json                 the top-level graph, segments, key and key document
+  engines/<sha256>.plan         serialized TensorRT engines
+  graphs/<sha256>.json|.safetensors   torch fallback segments (pickle-free graph format)
+Files are content-addressed and written with temp + rename; manifest.json is replaced last, so a
+reader sees either the previous complete build or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..cache.digest import digest_bytes
+from ..errors import TrtbuildError
+from .graph_io import dump_graph, load_graph
+from .runtime import TRTEngineModule
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+class ArtifactError(TrtbuildError):
+    pass
+
+
+def describe_module(module: torch.fx.GraphModule, segments: list, meta: dict[str, Any]
+                    ) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """(manifest, files by relative path) for an assembled module."""
+    files: dict[str, bytes] = {}
+
+    def add(data: bytes, folder: str, suffix: str) -> dict[str, str]:
+        digest = digest_bytes(data)
+        path = f"{folder}/{digest}{suffix}"
+        files[path] = data
+        return {"file": path, "sha256": digest}
+
+    entries = []
+    for seg in segments:
+        sub = getattr(module, seg.name)
+        entry: dict[str, Any] = {"name": seg.name, "kind": seg.kind}
+        if seg.kind == "tensorrt":
+            entry.update(add(sub.plan, "engines", ".plan"))
+            entry.update(key=seg.key, inputs=seg.inputs, outputs=seg.outputs, flavour=sub.flavour,
+                         compute_capabilities=sub.compute_capabilities)
+        else:
+            graph, weights = dump_graph(sub)
+            entry["graph"] = add(json.dumps(graph, sort_keys=True).encode(), "graphs", ".json")
+            entry["weights"] = add(weights, "graphs", ".safetensors") if weights else None
+        entries.append(entry)
+    graph, weights = dump_graph(module)
+    manifest = {"format": FORMAT, **meta, "graph": graph, "segments": entries,
+                "weights": add(weights, "graphs", ".safetensors") if weights else None}
+    return manifest, files
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_artifacts(out_dir: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+    try:
+        for rel, data in files.items():
+            target = out_dir / rel
+            if not (target.is_file() and target.stat().st_size == len(data)
+                    and digest_bytes(target.read_bytes()) == digest_bytes(data)):
+                _atomic_write(target, data)
+        _atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    except OSError as exc:
+        raise ArtifactError(f"cannot write build output to {out_dir}: {exc.strerror or exc}") from None
+    _remove_stale(out_dir, set(files))
+
+
+def _remove_stale(out_dir: Path, keep: set[str]) -> None:
+    for folder in ("engines", "graphs"):
+        for path in (out_dir / folder).glob("*"):
+            if path.relative_to(out_dir).as_posix() not in keep and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
+
+
+def read_manifest(out_dir: str | Path) -> dict[str, Any]:
+    path = Path(out_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{out_dir} is not a trtbuild output (no {MANIFEST})") from None
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot read {path}: {exc}") from None
+    if manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{path}: unsupported format {manifest.get('format')!r}")
+    return manifest
+
+
+def _read_verified(out_dir: Path, ref: dict[str, str] | None) -> bytes:
+    if ref is None:
+        return b""
+    path = out_dir / ref["file"]
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if digest_bytes(data) != ref["sha256"]:
+        raise ArtifactError(f"{path} is corrupt: its SHA-256 does not match the manifest")
+    return data
+
+
+def load(out_dir: str | Path) -> torch.fx.GraphModule:
+    """Rebuild the assembled GraphModule from a build directory. Compiles nothing, unpickles nothing."""
+    out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir)
+    submodules: dict[str, torch.nn.Module] = {}
+    for seg in manifest["segments"]:
+        if seg["kind"] == "tensorrt":
+            submodules[seg["name"]] = TRTEngineModule(
+                _read_verified(out_dir, seg), seg["inputs"], seg["outputs"], flavour=seg["flavour"],
+                compute_capabilities=seg["compute_capabilities"], key=seg["key"])
+        else:
+            graph = json.loads(_read_verified(out_dir, seg["graph"]))
+            submodules[seg["name"]] = load_graph(graph, _read_verified(out_dir, seg.get("weights")))
+    module = load_graph(manifest["graph"], _read_verified(out_dir, manifest.get("weights")), submodules)
+    module.trtbuild_manifest = {k: v for k, v in manifest.items() if k not in ("graph",)}
+    return module

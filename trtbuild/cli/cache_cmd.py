@@ -1,0 +1,7 @@
+"""placeholder"""
+import click
+
+
+@click.command("cache", hidden=True)
+def command() -> int:
+    raise click.ClickException("not yet")

@@ -1,0 +1,53 @@
+"""Human (rich) and machine (--json) output. JSON shapes are documented in the README."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def make_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title=None, show_lines=False)
+    for col, justify in (("recipe", "left"), ("status", "left"), ("segments", "left"), ("cache", "left"),
+                         ("build s", "right"), ("total s", "right"), ("engine", "right")):
+        table.add_column(col, justify=justify)
+    colors = {"built": "green", "cached": "cyan", "failed": "red", "up-to-date": "cyan", "would build": "yellow"}
+    for r in results:
+        segs = r.get("segments") or []
+        trt = [s for s in segs if s["kind"] == "tensorrt"]
+        n_torch = len(segs) - len(trt)
+        hits = sum(1 for s in trt if s.get("cache") == "hit")
+        status = r["status"]
+        table.add_row(
+            r["name"], f"[{colors.get(status, 'white')}]{status}[/]",
+            f"{len(trt)} tensorrt, {n_torch} torch" if segs else "-",
+            f"{hits}/{len(trt)} hit" if trt else "-",
+            f"{sum(s.get('build_seconds') or 0 for s in trt):.2f}",
+            f"{r.get('seconds', 0):.2f}",
+            human_bytes(sum(s.get("engine_bytes") or 0 for s in trt)) if trt else "-",
+        )
+    return table

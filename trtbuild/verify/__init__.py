@@ -1,0 +1,1 @@
+"""Numerical verification of built networks without a GPU (reference evaluation on the CPU)."""
