@@ -15,6 +15,7 @@ import torch
 import torch.fx
 
 from .assembly.runtime import TRTEngineModule
+from .assembly.signature import apply_signature, program_signature
 from .cache.digest import digest_bytes
 from .cache.key import key_of, segment_key_doc
 from .conversion.interpreter import convert_segment
@@ -95,7 +96,10 @@ def compile_program(program: torch.export.ExportedProgram, inputs: list, setting
             continue
         results.append(_engine_segment(part, segment, gm, inputs, settings, target, store,
                                        weight_digests or {}, timings))
-    return Compiled(part.gm, results, timings.seconds)
+    user_inputs = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
+    signature = program_signature(program, user_inputs)
+    part.gm.trtbuild_signature = signature
+    return Compiled(apply_signature(part.gm, signature), results, timings.seconds)
 
 
 def _engine_segment(part: Partition, segment: Segment, lowered: torch.fx.GraphModule, inputs: list,

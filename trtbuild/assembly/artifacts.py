@@ -22,6 +22,7 @@ from ..cache.digest import digest_bytes
 from ..errors import TrtbuildError
 from .graph_io import dump_graph, load_graph
 from .runtime import TRTEngineModule
+from .signature import apply_signature
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -57,6 +58,7 @@ def describe_module(module: torch.fx.GraphModule, segments: list, meta: dict[str
         entries.append(entry)
     graph, weights = dump_graph(module)
     manifest = {"format": FORMAT, **meta, "graph": graph, "segments": entries,
+                "signature": getattr(module, "trtbuild_signature", None),
                 "weights": add(weights, "graphs", ".safetensors") if weights else None}
     return manifest, files
 
@@ -143,4 +145,4 @@ def load(out_dir: str | Path) -> torch.fx.GraphModule:
             submodules[seg["name"]] = load_graph(graph, _read_verified(out_dir, seg.get("weights")))
     module = load_graph(manifest["graph"], _read_verified(out_dir, manifest.get("weights")), submodules)
     module.trtbuild_manifest = {k: v for k, v in manifest.items() if k not in ("graph",)}
-    return module
+    return apply_signature(module, manifest.get("signature"))

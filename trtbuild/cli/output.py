@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 def emit_json(doc: Any) -> None:
@@ -34,7 +34,7 @@ def make_table(results: list[dict[str, Any]]) -> Table:
     table = Table(title=None, show_lines=False)
     for col, justify in (("recipe", "left"), ("status", "left"), ("segments", "left"), ("cache", "left"),
                          ("build s", "right"), ("total s", "right"), ("engine", "right")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, no_wrap=True)
     colors = {"built": "green", "cached": "cyan", "failed": "red", "up-to-date": "cyan", "would build": "yellow"}
     for r in results:
         segs = r.get("segments") or []
@@ -44,7 +44,7 @@ def make_table(results: list[dict[str, Any]]) -> Table:
         status = r["status"]
         table.add_row(
             r["name"], f"[{colors.get(status, 'white')}]{status}[/]",
-            f"{len(trt)} tensorrt, {n_torch} torch" if segs else "-",
+            f"{len(trt)} trt / {n_torch} torch" if segs else "-",
             f"{hits}/{len(trt)} hit" if trt else "-",
             f"{sum(s.get('build_seconds') or 0 for s in trt):.2f}",
             f"{r.get('seconds', 0):.2f}",

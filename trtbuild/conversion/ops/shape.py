@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ..context import normalize_dim
@@ -59,8 +61,7 @@ def transpose(ctx, node, input, dim0, dim1):
 @converter(aten.cat.default)
 def cat(ctx, node, tensors, dim=0):
     items = [ctx.tensor(t) for t in tensors]
-    dtype = torch.result_type(*[torch.empty(1, dtype=ctx.dtype_of(t)) for t in items]) if len(items) > 1 \
-        else ctx.dtype_of(items[0])
+    dtype = functools.reduce(torch.promote_types, [ctx.dtype_of(t) for t in items])
     items = [ctx.cast(t, dtype) for t in items if 0 not in ctx.shape(t) or len(items) == 1]
     layer = ctx.network.add_concatenation(items)
     layer.axis = normalize_dim(dim, ctx.rank(items[0]))
