@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
+
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -154,5 +154,3 @@ def default_cache_dir(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get("TRTBUILD_CACHE_DIR") or "cache")
 
 
-def now() -> float:
-    return time.time()

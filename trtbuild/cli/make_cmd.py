@@ -18,9 +18,9 @@ def exit_code_of(results: list) -> int:
 
 
 def open_store(cache_dir: str | None):
-    from ..cache.local import LocalStore, default_cache_dir
+    from ..cache.stores import open_store as open_configured
 
-    return LocalStore(default_cache_dir(cache_dir), warn=warn)
+    return open_configured(cache_dir, warn=warn)
 
 
 def progress_printer(name: str, quiet: bool):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+import re
 import tomllib
 import typing
 from pathlib import Path
@@ -153,7 +154,12 @@ def _recipe_error(path: Path, exc: ValidationError) -> RecipeError:
             text = error["msg"].removeprefix("Value error, ")
             if error["type"] not in ("missing", "value_error", "assertion_error") and "input" in error:
                 text += f" (got {error['input']!r})"
-        messages.append((_field_path(loc) or "(top level)", text))
+        field = _field_path(loc)
+        nested = re.match(r"^([\w\.\[\]]+): (.*)$", text, re.S)
+        if nested and "[" in nested.group(1):  # a model-level check that names the field itself
+            field = ".".join(p for p in (field, nested.group(1)) if p)
+            text = nested.group(2)
+        messages.append((field or "(top level)", text))
     field, text = messages[0]
     more = "".join(f"\n  {p}: {t}" for p, t in messages[1:])
     return RecipeError(str(path), field, text + more)

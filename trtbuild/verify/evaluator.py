@@ -28,9 +28,10 @@ from torch's generator (seeded), not TensorRT's: only their shape, dtype and ran
 
 from __future__ import annotations
 
-import heapq
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,7 @@ _DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16
            "INT64": torch.int64, "BOOL": torch.bool, "INT8": torch.int8, "UINT8": torch.uint8}
 
 
-def torch_dtype(trt_dtype: Any) -> torch.dtype:
+def _torch_dtype(trt_dtype: Any) -> torch.dtype:
     """The torch dtype of a `trt.DataType`; EvaluationError for types torch cannot hold (FP8, INT4, ...)."""
     try:
         return _DTYPES[trt_dtype.name]
@@ -74,15 +75,15 @@ def evaluate(network, inputs: dict[str, torch.Tensor], *, trt=None,
         tensor = network.get_input(i)
         if tensor.name not in inputs:
             raise EvaluationError(f"no value given for network input {tensor.name!r}")
-        value = torch.as_tensor(inputs[tensor.name]).detach().cpu().to(torch_dtype(tensor.dtype))
+        value = torch.as_tensor(inputs[tensor.name]).detach().cpu().to(_torch_dtype(tensor.dtype))
         _check_shape(value, tuple(tensor.shape), f"network input {tensor.name!r}")
         values[tensor.name] = value
-    for layer, kind in _topological_order(network, set(values)):
+    for layer, kind in _topological_order(network):
         ev.run(layer, kind, values)
     return {network.get_output(i).name: values[network.get_output(i).name] for i in range(network.num_outputs)}
 
 
-def describe(layer) -> str:
+def _describe(layer) -> str:
     """How error messages name a layer: its name, its type and the FX node from `layer.metadata`."""
     node = layer.metadata
     return f"layer {layer.name!r}" + (f" (FX node {node!r})" if node else " (no FX node in metadata)")
@@ -94,32 +95,18 @@ def _check_shape(value: torch.Tensor, expected: tuple[int, ...], what: str) -> N
         raise EvaluationError(f"{what}: computed shape {list(got)} but TensorRT infers {list(expected)}")
 
 
-def _topological_order(network, available: set[str]) -> list[tuple[Any, Any]]:
-    """Layers sorted so that each comes after the producers of its inputs (index order breaks ties)."""
+def _topological_order(network) -> list[tuple[Any, Any]]:
+    """Layers sorted so that each comes after the producers of its inputs (index order is insertion order)."""
     layers = [network.get_layer(i) for i in range(network.num_layers)]
     producer = {layer.get_output(j).name: i for i, layer in enumerate(layers) for j in range(layer.num_outputs)}
-    users: list[list[int]] = [[] for _ in layers]
-    pending = []
-    for i, layer in enumerate(layers):
-        deps = {producer[t.name] for t in _inputs(layer) if t is not None and t.name not in available
-                and t.name in producer}
-        for d in deps:
-            users[d].append(i)
-        pending.append(len(deps))
-    ready = [i for i, n in enumerate(pending) if n == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        i = heapq.heappop(ready)
-        order.append(i)
-        for u in users[i]:
-            pending[u] -= 1
-            if pending[u] == 0:
-                heapq.heappush(ready, u)
-    if len(order) != len(layers):
-        stuck = ", ".join(describe(layers[i]) for i, n in enumerate(pending) if n)
-        raise EvaluationError(f"the network has a dependency cycle through {stuck}")
-    return [(layers[i], layers[i].type) for i in order]  # read `type` before any downcast
+    graph = {i: {producer[t.name] for t in _inputs(layer) if t is not None and t.name in producer}
+             for i, layer in enumerate(layers)}
+    try:
+        order = TopologicalSorter(graph).static_order()
+        return [(layers[i], layers[i].type) for i in order]  # read `type` before any downcast
+    except CycleError as exc:
+        cycle = ", ".join(_describe(layers[i]) for i in exc.args[1])
+        raise EvaluationError(f"the network has a dependency cycle through {cycle}") from None
 
 
 def _inputs(layer) -> list[Any]:
@@ -135,12 +122,12 @@ class _Evaluation:
         entry = _HANDLERS.get(kind.name)
         cls = getattr(self.trt, entry[0], None) if entry else None
         if cls is None:
-            raise EvaluationError(f"{describe(layer)}: layer type {kind.name} is not supported by the evaluator")
+            raise EvaluationError(f"{_describe(layer)}: layer type {kind.name} is not supported by the evaluator")
         layer.__class__ = cls
         xs = []
         for t in _inputs(layer):
             if t is not None and t.name not in values:
-                raise EvaluationError(f"{describe(layer)}: input {t.name!r} is neither a network input nor produced")
+                raise EvaluationError(f"{_describe(layer)}: input {t.name!r} is neither a network input nor produced")
             x = None if t is None else values[t.name]
             xs.append(x.float() if x is not None and x.dtype in (torch.float16, torch.bfloat16) else x)
         try:
@@ -148,14 +135,15 @@ class _Evaluation:
         except EvaluationError:
             raise
         except Exception as exc:
-            raise EvaluationError(f"{describe(layer)}: cannot evaluate {kind.name}: {exc}") from exc
+            raise EvaluationError(f"{_describe(layer)}: cannot evaluate {kind.name}: {exc}") from exc
         outs = (outs,) if isinstance(outs, torch.Tensor) else tuple(outs)
         if len(outs) != layer.num_outputs:
-            raise EvaluationError(f"{describe(layer)}: computed {len(outs)} outputs, TensorRT declares {layer.num_outputs}")
+            raise EvaluationError(f"{_describe(layer)}: computed {len(outs)} outputs, "
+                                  f"TensorRT declares {layer.num_outputs}")
         for j, out in enumerate(outs):
             tensor = layer.get_output(j)
-            out = torch.as_tensor(out).to(torch_dtype(tensor.dtype))
-            _check_shape(out, tuple(tensor.shape), f"{describe(layer)} [{kind.name}] output {j}")
+            out = torch.as_tensor(out).to(_torch_dtype(tensor.dtype))
+            _check_shape(out, tuple(tensor.shape), f"{_describe(layer)} [{kind.name}] output {j}")
             values[tensor.name] = out
 
     def read_weights(self, layer, attr: str, *, key: str | None = None) -> torch.Tensor | None:
@@ -168,7 +156,7 @@ class _Evaluation:
         key = key or f"{layer.name}:{attr}"
         if key not in self.weights:
             dtype = getattr(value, "dtype", None)
-            raise EvaluationError(f"{describe(layer)}: {attr} weights ({getattr(dtype, 'name', dtype)}) cannot be "
+            raise EvaluationError(f"{_describe(layer)}: {attr} weights ({getattr(dtype, 'name', dtype)}) cannot be "
                                   f"read back on this TensorRT version; pass them as weights={{{key!r}: tensor}}")
         return self.weights[key].detach().cpu().flatten()
 
@@ -186,6 +174,11 @@ def _ints(value) -> list[int] | None:
     return None if value is None else [int(v) for v in (value.tolist() if isinstance(value, torch.Tensor) else value)]
 
 
+def _dims(xs: list, i: int, static) -> list[int] | None:
+    """Integer list from input i when it is given, else from the static attribute (None if unset)."""
+    return _ints(_given(xs, i) if _given(xs, i) is not None else static)
+
+
 def _pad(x: torch.Tensor, pads: list[tuple[int, int]], value: float = 0.0) -> torch.Tensor:
     """Pad (or crop, if negative) the trailing len(pads) dims by (before, after) each."""
     flat = [p for pair in reversed(pads) for p in pair]
@@ -194,7 +187,7 @@ def _pad(x: torch.Tensor, pads: list[tuple[int, int]], value: float = 0.0) -> to
 
 # ---------------------------------------------------------------- convolution and pooling
 
-def _spatial_padding(layer, ev, sizes, kernel, stride, dilation) -> list[tuple[int, int, int]]:
+def _spatial_padding(layer, sizes, kernel, stride, dilation) -> list[tuple[int, int, int]]:
     """(pre, post, extra) padding per spatial dim; `extra` is the tail EXPLICIT_ROUND_UP adds so the
     last (partial) window exists: O = ceil((M - DK) / S) + 1, with M the explicitly padded size."""
     mode = layer.padding_mode.name
@@ -217,27 +210,28 @@ def _spatial_padding(layer, ev, sizes, kernel, stride, dilation) -> list[tuple[i
 
 def _convolution(layer, xs, ev):
     """Zero padding; EXPLICIT_ROUND_UP's extra tail is zero-padded too (uncertain: not confirmed on a GPU)."""
-    x, k = xs[0], tuple(layer.kernel_size_nd)
+    x, k, (w, b) = xs[0], tuple(layer.kernel_size_nd), _kernel_and_bias(layer, xs, ev)
+    stride, dilation = tuple(layer.stride_nd), tuple(layer.dilation_nd)
+    pads = _spatial_padding(layer, x.shape[2:], k, stride, dilation)
+    x = _pad(x, [(pre, post + extra) for pre, post, extra in pads])
+    w = w.reshape(layer.num_output_maps, -1, *k)
+    return getattr(F, f"conv{len(k)}d")(x, w, b, stride, 0, dilation, layer.num_groups)
+
+
+def _kernel_and_bias(layer, xs, ev) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The kernel and bias, from inputs 1 and 2 when given as tensors, else from the layer's weights."""
     w = _given(xs, 1) if _given(xs, 1) is not None else ev.read_weights(layer, "kernel")
     b = _given(xs, 2) if _given(xs, 2) is not None else ev.read_weights(layer, "bias")
-    w = w.to(x.dtype).reshape(layer.num_output_maps, -1, *k)
-    stride, dilation = tuple(layer.stride_nd), tuple(layer.dilation_nd)
-    pads = _spatial_padding(layer, ev, x.shape[2:], k, stride, dilation)
-    x = _pad(x, [(pre, post + extra) for pre, post, extra in pads])
-    conv = getattr(F, f"conv{len(k)}d")
-    return conv(x, w, None if b is None else b.to(x.dtype).flatten(), stride, 0, dilation, layer.num_groups)
+    return w.to(xs[0].dtype), None if b is None else b.to(xs[0].dtype).flatten()
 
 
 def _deconvolution(layer, xs, ev):
     """ConvTranspose, then pre/post padding crops the output. SAME_* modes crop DK - S in total, the
     smaller half first for SAME_UPPER (uncertain: not confirmed on a GPU)."""
-    x, k = xs[0], tuple(layer.kernel_size_nd)
-    w = _given(xs, 1) if _given(xs, 1) is not None else ev.read_weights(layer, "kernel")
-    b = _given(xs, 2) if _given(xs, 2) is not None else ev.read_weights(layer, "bias")
-    w = w.to(x.dtype).reshape(x.shape[1], -1, *k)
+    x, k, (w, b) = xs[0], tuple(layer.kernel_size_nd), _kernel_and_bias(layer, xs, ev)
     stride, dilation = tuple(layer.stride_nd), tuple(layer.dilation_nd)
-    conv = getattr(F, f"conv_transpose{len(k)}d")
-    y = conv(x, w, None if b is None else b.to(x.dtype).flatten(), stride, 0, 0, layer.num_groups, dilation)
+    w = w.reshape(x.shape[1], -1, *k)
+    y = getattr(F, f"conv_transpose{len(k)}d")(x, w, b, stride, 0, 0, layer.num_groups, dilation)
     if layer.padding_mode.name.startswith("SAME"):
         crops = []
         for d in range(len(k)):
@@ -254,7 +248,7 @@ def _pooling(layer, xs, ev):
     (like torch's ceil_mode); explicit padding counts unless average_count_excludes_padding. The
     tail rule is uncertain (not confirmed on a GPU)."""
     x, k, s = xs[0], tuple(layer.window_size_nd), tuple(layer.stride_nd)
-    pads = _spatial_padding(layer, ev, x.shape[-len(k):], k, s, (1,) * len(k))
+    pads = _spatial_padding(layer, x.shape[-len(k):], k, s, (1,) * len(k))
     explicit, tail = [(a, b) for a, b, _ in pads], [(0, e) for *_, e in pads]
     kind = layer.type.name  # the PoolingType once downcast
 
@@ -410,7 +404,7 @@ def _cumulative(layer, xs, ev):
 
 def _shuffle(layer, xs, ev):
     x = xs[0].permute(list(layer.first_transpose)[: xs[0].dim()])
-    dims = _ints(_given(xs, 1)) if _given(xs, 1) is not None else _ints(layer.reshape_dims)
+    dims = _dims(xs, 1, layer.reshape_dims)
     if dims is not None:  # None: no reshape
         if layer.zero_is_placeholder:
             dims = [x.shape[d] if v == 0 else v for d, v in enumerate(dims)]
@@ -424,9 +418,8 @@ def _slice(layer, xs, ev):
     reflect padding, uncertain). Inputs 1-3 replace start/shape/stride, input 5 (or `axes`) names the axes."""
     x, rank, mode = xs[0], xs[0].dim(), layer.mode.name
     start, size, stride = ([0] * rank, list(x.shape), [1] * rank)
-    given = [_ints(_given(xs, i)) if _given(xs, i) is not None else _ints(static)
-             for i, static in ((1, layer.start), (2, layer.shape), (3, layer.stride))]
-    axes = _ints(_given(xs, 5)) if _given(xs, 5) is not None else _ints(layer.axes)
+    given = [_dims(xs, 1, layer.start), _dims(xs, 2, layer.shape), _dims(xs, 3, layer.stride)]
+    axes = _dims(xs, 5, layer.axes)
     for j, axis in enumerate(axes if axes is not None else range(rank)):
         start[axis % rank], size[axis % rank], stride[axis % rank] = (given[0][j], given[1][j], given[2][j])
     inside = torch.ones((), dtype=torch.bool)
@@ -434,7 +427,7 @@ def _slice(layer, xs, ev):
         n, idx = x.shape[d], start[d] + torch.arange(size[d]) * stride[d]
         valid = (idx >= 0) & (idx < n)
         if mode == "STRICT_BOUNDS" and not bool(valid.all()):
-            raise EvaluationError(f"{describe(layer)}: slice reads outside dim {d} (size {n}): {idx.tolist()}")
+            raise EvaluationError(f"{_describe(layer)}: slice reads outside dim {d} (size {n}): {idx.tolist()}")
         if mode == "WRAP":
             idx = idx % n
         elif mode == "REFLECT":
@@ -463,7 +456,7 @@ def _squeeze(layer, xs, ev):
     x = xs[0]
     axes = {a % x.dim() for a in _ints(xs[1])}
     if any(x.shape[a] != 1 for a in axes):
-        raise EvaluationError(f"{describe(layer)}: cannot squeeze axes {sorted(axes)} of shape {list(x.shape)}")
+        raise EvaluationError(f"{_describe(layer)}: cannot squeeze axes {sorted(axes)} of shape {list(x.shape)}")
     return x.reshape([n for d, n in enumerate(x.shape) if d not in axes])
 
 
@@ -536,8 +529,10 @@ def _resize(layer, xs, ev):
     """Separable per axis. Coordinates: ALIGN_CORNERS o*(n-1)/(m-1), ASYMMETRIC o/s, HALF_PIXEL
     (o+0.5)/s-0.5, where s is the given scale, else m/n; the UPPER selector maps a 1-pixel output to
     0. NEAREST rounds by `nearest_rounding`; LINEAR clamps coordinates to [0, n-1]; CUBIC uses
-    `cubic_coeff` with edge-clamped taps (as torch bicubic). Only asymmetric nearest, linear and cubic
-    were compared with torch; the other combinations follow the ONNX formulas (uncertain)."""
+    `cubic_coeff` with edge-clamped taps (as torch bicubic). Tested against torch: NEAREST with
+    ASYMMETRIC+FLOOR (`nearest`) and HALF_PIXEL+HALF_UP (`nearest-exact`), LINEAR and CUBIC with
+    HALF_PIXEL / ALIGN_CORNERS. Other combinations (HALF_DOWN, CEIL, the UPPER selector,
+    exclude_outside, dynamic float scales) follow the ONNX formulas (uncertain)."""
     x = xs[0]
     dynamic, scales = _given(xs, 1), list(layer.scales) or None
     if dynamic is not None:
@@ -599,7 +594,7 @@ def _fill(layer, xs, ev):
     """LINSPACE: alpha + sum_k beta[k] * i_k (a static beta is used for every dim). Inputs 0-2 replace
     shape, alpha and beta. RANDOM_UNIFORM in [alpha, beta), RANDOM_NORMAL mean alpha, std beta, drawn
     from torch's seeded generator: not TensorRT's values."""
-    shape = _ints(xs[0]) if _given(xs, 0) is not None else _ints(layer.shape)
+    shape = _dims(xs, 0, layer.shape)
     alpha = xs[1] if _given(xs, 1) is not None else torch.tensor(layer.alpha, dtype=torch.float64)
     beta = xs[2] if _given(xs, 2) is not None else torch.tensor(layer.beta, dtype=torch.float64)
     op = layer.operation.name
@@ -624,7 +619,7 @@ def _shape(layer, xs, ev):
 
 def _assertion(layer, xs, ev):
     if not bool(xs[0].all()):
-        raise EvaluationError(f"{describe(layer)}: assertion failed: {layer.message}")
+        raise EvaluationError(f"{_describe(layer)}: assertion failed: {layer.message}")
     return ()
 
 

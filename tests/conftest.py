@@ -1,0 +1,51 @@
+"""Shared fixtures. Tests never touch the project's real cache: TRTBUILD_CACHE_DIR points at a tmp dir."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("TRTBUILD_CACHE_DIR", str(cache))
+    monkeypatch.setenv("TRTBUILD_LOG_DIR", str(tmp_path_factory.mktemp("logs")))
+    yield cache
+    assert not any((ROOT / "cache").glob("cache.db*")) or _untouched(), "a test wrote to the real cache"
+
+
+_real_cache_state = {p.name: p.stat().st_mtime for p in (ROOT / "cache").glob("*")}
+
+
+def _untouched() -> bool:
+    return {p.name: p.stat().st_mtime for p in (ROOT / "cache").glob("*")} == _real_cache_state
+
+
+@pytest.fixture
+def recipe_dir(tmp_path: Path) -> Path:
+    """A folder holding copies of the fixture model modules, for recipes that name them."""
+    for source in FIXTURES.glob("*.py"):
+        (tmp_path / source.name).write_text(source.read_text())
+    return tmp_path
+
+
+def write_recipe(folder: Path, name: str, text: str) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None):
+    """Run `python -m trtbuild` in a fresh process (as users do); return the CompletedProcess."""
+    import subprocess
+
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "trtbuild", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=600)

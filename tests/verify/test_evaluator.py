@@ -1,0 +1,705 @@
+"""The reference evaluator against hand-written torch, on networks built directly with tensorrt_rtx.
+
+The networks here are built with the TensorRT API, not with trtbuild's converters, so that a bug
+shared by a converter and the evaluator cannot hide.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+trt = pytest.importorskip("tensorrt_rtx")
+
+from trtbuild.errors import ConversionError  # noqa: E402
+from trtbuild.verify import evaluator  # noqa: E402
+from trtbuild.verify.evaluator import EvaluationError, evaluate  # noqa: E402
+
+
+
+class _Logger(trt.ILogger):
+    def __init__(self):
+        trt.ILogger.__init__(self)
+        self.errors: list[str] = []
+
+    def log(self, severity, msg):
+        if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
+            self.errors.append(msg)
+
+
+class Net:
+    """A network under construction, with helpers; `run` checks TensorRT accepted every layer."""
+
+    def __init__(self):
+        self.logger = _Logger()
+        self.builder = trt.Builder(self.logger)
+        self.network = self.builder.create_network(0)
+        self.keep: list[np.ndarray] = []  # numpy arrays behind trt.Weights must outlive the network
+        self.n = self.network
+
+    def input(self, name, shape, dtype=trt.float32):
+        return self.n.add_input(name, dtype, tuple(shape))
+
+    def array(self, value, dtype=None) -> np.ndarray:
+        array = np.array(value, dtype=dtype, order="C")  # keeps 0-D arrays 0-D
+        self.keep.append(array)
+        return array
+
+    def const(self, value, dtype=np.float32):
+        array = self.array(value.numpy() if isinstance(value, torch.Tensor) else value, dtype)
+        return self.n.add_constant(array.shape, array).get_output(0)
+
+    def out(self, layer_or_tensor, name="y", index=0):
+        tensor = layer_or_tensor if isinstance(layer_or_tensor, trt.ITensor) else layer_or_tensor.get_output(index)
+        tensor.name = name
+        self.n.mark_output(tensor)
+        return tensor
+
+    def run(self, **inputs):
+        for i in range(self.n.num_layers):  # definition errors are lazy: query every output shape
+            layer = self.n.get_layer(i)
+            for j in range(layer.num_outputs):
+                try:
+                    tuple(layer.get_output(j).shape)
+                except RuntimeError:
+                    raise AssertionError(f"TensorRT rejected {layer.name}: {self.logger.errors}") from None
+        assert not self.logger.errors, self.logger.errors
+        return evaluate(self.n, inputs, trt=trt)
+
+
+def close(a, b, atol=1e-5, rtol=1e-5):
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert a.dtype == b.dtype, (a.dtype, b.dtype)
+    torch.testing.assert_close(a, b, atol=atol, rtol=rtol)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+# ---------------------------------------------------------------- convolution and pooling
+
+def test_conv_groups_dilation_asymmetric_padding():
+    net = Net()
+    x, w, b = torch.randn(2, 4, 9, 8), torch.randn(6, 2, 3, 2), torch.randn(6)
+    conv = net.n.add_convolution_nd(net.input("x", x.shape), 6, (3, 2), net.array(w.numpy()), net.array(b.numpy()))
+    conv.num_groups, conv.dilation_nd, conv.stride_nd = 2, (2, 1), (1, 2)
+    conv.pre_padding, conv.post_padding = (1, 0), (2, 3)
+    net.out(conv)
+    expected = F.conv2d(F.pad(x, (0, 3, 1, 2)), w, b, stride=(1, 2), dilation=(2, 1), groups=2)
+    close(net.run(x=x)["y"], expected, atol=1e-4, rtol=1e-4)
+
+
+def test_conv3d_same_upper_and_kernel_from_tensor():
+    net = Net()
+    x, w = torch.randn(1, 2, 5, 6, 7), torch.randn(3, 2, 2, 3, 3)
+    conv = net.n.add_convolution_nd(net.input("x", x.shape), 3, (2, 3, 3), trt.Weights(), trt.Weights())
+    conv.set_input(1, net.const(w))
+    conv.stride_nd, conv.padding_mode = (2, 2, 2), trt.PaddingMode.SAME_UPPER
+    net.out(conv)
+    # SAME_UPPER: out = ceil(n / s), total padding P, floor(P/2) before
+    pads = []
+    for n, k in zip((5, 6, 7), (2, 3, 3)):
+        total = max(0, (math.ceil(n / 2) - 1) * 2 + k - n)
+        pads.append((total // 2, total - total // 2))
+    flat = [p for pair in reversed(pads) for p in pair]
+    close(net.run(x=x)["y"], F.conv3d(F.pad(x, flat), w, stride=2), atol=1e-4, rtol=1e-4)
+
+
+def test_conv_half_precision_rounds_to_declared_dtype():
+    net = Net()
+    x, w = torch.randn(1, 3, 6, 6).half(), torch.randn(4, 3, 3, 3).half()
+    tx = net.input("x", x.shape, trt.float16)
+    net.out(net.n.add_convolution_nd(tx, 4, (3, 3), net.array(w.numpy()), trt.Weights()))
+    y = net.run(x=x)["y"]
+    close(y, F.conv2d(x.float(), w.float()).half(), atol=1e-2, rtol=1e-2)
+
+
+def test_deconvolution_stride_groups_crop():
+    net = Net()
+    x, w, b = torch.randn(1, 4, 5, 6), torch.randn(4, 3, 3, 4), torch.randn(6)
+    layer = net.n.add_deconvolution_nd(net.input("x", x.shape), 6, (3, 4), net.array(w.numpy()), net.array(b.numpy()))
+    layer.num_groups, layer.stride_nd = 2, (2, 3)
+    layer.pre_padding, layer.post_padding = (1, 0), (0, 2)
+    net.out(layer)
+    full = F.conv_transpose2d(x, w, b, stride=(2, 3), groups=2)
+    close(net.run(x=x)["y"], full[:, :, 1:, : full.shape[3] - 2], atol=1e-4, rtol=1e-4)
+
+
+def _pool(net, x, kind, window, stride, pre=(0, 0), post=(0, 0), mode=None):
+    layer = net.n.add_pooling_nd(net.input("x", x.shape), kind, window)
+    layer.stride_nd, layer.pre_padding, layer.post_padding = stride, pre, post
+    if mode is not None:
+        layer.padding_mode = mode
+    return layer
+
+
+def test_max_pool_explicit_round_up_is_ceil_mode():
+    net = Net()
+    x = torch.randn(1, 2, 6, 7)
+    layer = _pool(net, x, trt.PoolingType.MAX, (3, 3), (2, 2), mode=trt.PaddingMode.EXPLICIT_ROUND_UP)
+    net.out(layer)
+    close(net.run(x=x)["y"], F.max_pool2d(x, 3, 2, ceil_mode=True))
+
+
+def test_max_pool_post_padding_is_minus_infinity():
+    net = Net()
+    x = torch.randn(1, 2, 5, 5) - 10  # all negative: zero padding would win the max
+    net.out(_pool(net, x, trt.PoolingType.MAX, (2, 2), (2, 2), pre=(1, 0), post=(2, 1)))
+    expected = F.max_pool2d(F.pad(x, (0, 1, 1, 2), value=-math.inf), 2, 2)
+    close(net.run(x=x)["y"], expected)
+
+
+@pytest.mark.parametrize("excludes", [True, False])
+def test_average_pool_count_padding(excludes):
+    net = Net()
+    x = torch.randn(2, 3, 7, 6)
+    layer = _pool(net, x, trt.PoolingType.AVERAGE, (3, 3), (2, 1), pre=(1, 1), post=(1, 1))
+    layer.average_count_excludes_padding = excludes
+    net.out(layer)
+    expected = F.avg_pool2d(x, 3, (2, 1), padding=1, count_include_pad=not excludes)
+    close(net.run(x=x)["y"], expected)
+
+
+def test_average_pool_3d_and_round_up_tail_not_counted():
+    net = Net()
+    x = torch.randn(1, 2, 5, 6, 7)
+    layer = net.n.add_pooling_nd(net.input("x", x.shape), trt.PoolingType.AVERAGE, (2, 2, 2))
+    layer.stride_nd, layer.padding_mode = (2, 2, 2), trt.PaddingMode.EXPLICIT_ROUND_UP
+    net.out(layer)
+    close(net.run(x=x)["y"], F.avg_pool3d(x, 2, 2, ceil_mode=True))
+
+
+# ---------------------------------------------------------------- pointwise
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+ACTIVATIONS = [
+    ("RELU", 0, 0, torch.relu), ("SIGMOID", 0, 0, torch.sigmoid), ("TANH", 0, 0, torch.tanh),
+    ("LEAKY_RELU", 0.1, 0, lambda x: F.leaky_relu(x, 0.1)), ("ELU", 0.7, 0, lambda x: F.elu(x, 0.7)),
+    ("SELU", SELU_ALPHA, SELU_SCALE, F.selu), ("SOFTSIGN", 0, 0, F.softsign),
+    ("SOFTPLUS", 1.5, 2.0, lambda x: 1.5 * torch.log1p(torch.exp(2.0 * x))),
+    ("CLIP", -0.5, 0.75, lambda x: x.clamp(-0.5, 0.75)),
+    ("HARD_SIGMOID", 1 / 6, 0.5, F.hardsigmoid), ("SCALED_TANH", 1.5, 0.5, lambda x: 1.5 * torch.tanh(0.5 * x)),
+    ("THRESHOLDED_RELU", 0.3, 0, lambda x: F.threshold(x, 0.3, 0.0)), ("GELU_ERF", 0, 0, F.gelu),
+    ("GELU_TANH", 0, 0, lambda x: F.gelu(x, approximate="tanh")),
+]
+
+
+@pytest.mark.parametrize("kind,alpha,beta,reference", ACTIVATIONS, ids=[a[0] for a in ACTIVATIONS])
+def test_activation(kind, alpha, beta, reference):
+    net = Net()
+    x = torch.randn(3, 17) * 3
+    layer = net.n.add_activation(net.input("x", x.shape), getattr(trt.ActivationType, kind))
+    layer.alpha, layer.beta = alpha, beta
+    net.out(layer)
+    close(net.run(x=x)["y"], reference(x), atol=1e-5, rtol=1e-4)
+
+
+def test_elementwise_float_ops_broadcast():
+    ops = {"SUM": torch.add, "PROD": torch.mul, "MAX": torch.maximum, "MIN": torch.minimum, "SUB": torch.sub,
+           "DIV": torch.div, "POW": torch.pow, "FLOOR_DIV": lambda a, b: torch.floor(a / b),
+           "EQUAL": torch.eq, "GREATER": torch.gt, "LESS": torch.lt}
+    net = Net()
+    a, b = torch.rand(2, 1, 4) + 0.5, torch.rand(1, 3, 4) * 3 - 1.5
+    b[0, 0, 0] = a[0, 0, 0]  # an equal pair
+    ta, tb = net.input("a", a.shape), net.input("b", b.shape)
+    for name in ops:
+        layer = net.n.add_elementwise(ta, tb, getattr(trt.ElementWiseOperation, name))
+        net.out(layer, name)
+    outs = net.run(a=a, b=b)
+    for name, ref in ops.items():
+        close(outs[name], ref(a, b))
+    assert outs["EQUAL"].dtype == torch.bool and outs["EQUAL"].shape == (2, 3, 4) and outs["EQUAL"].any()
+
+
+def test_elementwise_integer_division_and_logic():
+    net = Net()
+    a, b = torch.tensor([7, -7, 7, -7], dtype=torch.int32), torch.tensor([2, 2, -2, -2], dtype=torch.int32)
+    ta, tb = net.input("a", (4,), trt.int32), net.input("b", (4,), trt.int32)
+    net.out(net.n.add_elementwise(ta, tb, trt.ElementWiseOperation.DIV), "div")
+    net.out(net.n.add_elementwise(ta, tb, trt.ElementWiseOperation.FLOOR_DIV), "floor_div")
+    p, q = torch.tensor([True, True, False, False]), torch.tensor([True, False, True, False])
+    tp, tq = net.input("p", (4,), trt.bool), net.input("q", (4,), trt.bool)
+    for op in ("AND", "OR", "XOR"):
+        net.out(net.n.add_elementwise(tp, tq, getattr(trt.ElementWiseOperation, op)), op)
+    outs = net.run(a=a, b=b, p=p, q=q)
+    close(outs["div"], torch.tensor([3, -3, -3, 3], dtype=torch.int32))
+    close(outs["floor_div"], torch.tensor([3, -4, -4, 3], dtype=torch.int32))
+    close(outs["AND"], p & q)
+    close(outs["OR"], p | q)
+    close(outs["XOR"], p ^ q)
+
+
+UNARY = {"EXP": torch.exp, "LOG": torch.log, "SQRT": torch.sqrt, "RECIP": torch.reciprocal, "ABS": torch.abs,
+         "NEG": torch.neg, "SIN": torch.sin, "COS": torch.cos, "TAN": torch.tan, "SINH": torch.sinh,
+         "COSH": torch.cosh, "ASIN": torch.asin, "ACOS": torch.acos, "ATAN": torch.atan, "ASINH": torch.asinh,
+         "ATANH": torch.atanh, "CEIL": torch.ceil, "FLOOR": torch.floor, "ERF": torch.erf, "SIGN": torch.sign,
+         "ISINF": torch.isinf, "ISNAN": torch.isnan}
+
+
+def test_unary_ops():
+    net = Net()
+    x = torch.rand(2, 5) * 0.9 + 0.05  # inside every op's domain
+    tx = net.input("x", x.shape)
+    for name in UNARY:
+        net.out(net.n.add_unary(tx, getattr(trt.UnaryOperation, name)), name)
+    big = torch.rand(5) + 1.5
+    net.out(net.n.add_unary(net.input("big", big.shape), trt.UnaryOperation.ACOSH), "ACOSH")
+    r = torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5, 2.4])
+    net.out(net.n.add_unary(net.input("r", r.shape), trt.UnaryOperation.ROUND), "ROUND")
+    p = torch.tensor([True, False])
+    net.out(net.n.add_unary(net.input("p", p.shape, trt.bool), trt.UnaryOperation.NOT), "NOT")
+    outs = net.run(x=x, big=big, r=r, p=p)
+    for name, ref in UNARY.items():
+        close(outs[name], ref(x))
+    close(outs["ACOSH"], torch.acosh(big))
+    close(outs["ROUND"], torch.tensor([0.0, 2.0, 2.0, -0.0, -2.0, 2.0]))  # half to even
+    close(outs["NOT"], torch.tensor([False, True]))
+
+
+def test_parametric_relu_and_select():
+    net = Net()
+    x, slope = torch.randn(2, 3, 4), torch.rand(1, 3, 1)
+    tx = net.input("x", x.shape)
+    net.out(net.n.add_parametric_relu(tx, net.const(slope)), "prelu")
+    cond = net.n.add_elementwise(tx, net.const(np.zeros((1, 1, 1))), trt.ElementWiseOperation.GREATER).get_output(0)
+    net.out(net.n.add_select(cond, tx, net.const(np.full((1, 3, 1), 7.0))), "select")
+    outs = net.run(x=x)
+    close(outs["prelu"], torch.where(x >= 0, x, x * slope))
+    close(outs["select"], torch.where(x > 0, x, torch.full_like(x, 7.0)))
+
+
+def test_scale_modes():
+    net = Net()
+    x = torch.rand(2, 3, 4, 5) + 0.1
+    tx = net.input("x", x.shape)
+    shift, scale, power = torch.randn(3), torch.rand(3) + 0.5, torch.tensor([1.0, 2.0, 0.5])
+    net.out(net.n.add_scale_nd(tx, trt.ScaleMode.CHANNEL, net.array(shift.numpy()), net.array(scale.numpy()),
+                               net.array(power.numpy()), 1), "channel")
+    net.out(net.n.add_scale(tx, trt.ScaleMode.UNIFORM, net.array([0.5], np.float32), net.array([2.0], np.float32),
+                            trt.Weights()), "uniform")
+    ew = torch.randn(3, 4, 5)
+    net.out(net.n.add_scale(tx, trt.ScaleMode.ELEMENTWISE, trt.Weights(), net.array(ew.numpy()), trt.Weights()),
+            "elementwise")
+    outs = net.run(x=x)
+    c = (1, 3, 1, 1)
+    close(outs["channel"], torch.pow(x * scale.view(c) + shift.view(c), power.view(c)), rtol=1e-4, atol=1e-5)
+    close(outs["uniform"], x * 2.0 + 0.5)
+    close(outs["elementwise"], x * ew)
+
+
+# ---------------------------------------------------------------- reductions and normalization
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_reduce_ops_keep_dims(keep):
+    net = Net()
+    x = torch.rand(2, 3, 4) + 0.5
+    tx = net.input("x", x.shape)
+    for op in ("SUM", "PROD", "MAX", "MIN", "AVG"):
+        net.out(net.n.add_reduce(tx, getattr(trt.ReduceOperation, op), 0b101, keep), op)
+    outs = net.run(x=x)
+    close(outs["SUM"], x.sum((0, 2), keepdim=keep))
+    close(outs["PROD"], x.prod(2, keepdim=True).prod(0, keepdim=True).reshape(outs["SUM"].shape))
+    close(outs["MAX"], x.amax((0, 2), keepdim=keep))
+    close(outs["MIN"], x.amin((0, 2), keepdim=keep))
+    close(outs["AVG"], x.mean((0, 2), keepdim=keep))
+
+
+def test_softmax_and_concatenation_axes():
+    net = Net()
+    x, z = torch.randn(2, 3, 4), torch.randn(2, 1, 4)
+    tx, tz = net.input("x", x.shape), net.input("z", z.shape)
+    sm = net.n.add_softmax(tx)
+    sm.axes = 1 << 2
+    net.out(sm, "softmax")
+    default = net.n.add_softmax(tx)  # default axis: rank - 3 = 0
+    net.out(default, "softmax0")
+    cat = net.n.add_concatenation([tx, tz, tx])
+    cat.axis = 1
+    net.out(cat, "cat")
+    outs = net.run(x=x, z=z)
+    close(outs["softmax"], torch.softmax(x, 2))
+    close(outs["softmax0"], torch.softmax(x, 0))
+    close(outs["cat"], torch.cat([x, z, x], 1))
+
+
+def test_normalization_layer_and_group_norm():
+    net = Net()
+    x = torch.randn(2, 6, 4, 5)
+    tx = net.input("x", x.shape)
+    w, b = torch.randn(1, 1, 1, 5), torch.randn(1, 1, 1, 5)
+    ln = net.n.add_normalization_v2(tx, net.const(w), net.const(b), 1 << 3)
+    ln.epsilon = 1e-3
+    net.out(ln, "layer")
+    gw, gb = torch.randn(6), torch.randn(6)
+    gn = net.n.add_normalization_v2(tx, net.const(gw.view(1, 6, 1, 1)), net.const(gb.view(1, 6, 1, 1)), 0b1100)
+    gn.num_groups = 3
+    net.out(gn, "group_v2")
+    sw, sb = torch.randn(3), torch.randn(3)
+    gn1 = net.n.add_normalization(tx, net.const(sw.view(1, 3, 1, 1)), net.const(sb.view(1, 3, 1, 1)), 0b1100)
+    gn1.num_groups = 3
+    net.out(gn1, "group_v1")
+    outs = net.run(x=x)
+    close(outs["layer"], F.layer_norm(x, (5,), w.flatten(), b.flatten(), eps=1e-3), atol=1e-5, rtol=1e-4)
+    close(outs["group_v2"], F.group_norm(x, 3, gw, gb, eps=1e-5), atol=1e-5, rtol=1e-4)
+    per_group = F.group_norm(x, 3, eps=1e-5).view(2, 3, -1) * sw.view(1, 3, 1) + sb.view(1, 3, 1)
+    close(outs["group_v1"], per_group.view(x.shape), atol=1e-5, rtol=1e-4)
+
+
+def test_topk_and_cumulative():
+    net = Net()
+    x = torch.randn(3, 8)
+    tx = net.input("x", x.shape)
+    top = net.n.add_topk(tx, trt.TopKOperation.MAX, 3, 1 << 1)
+    net.out(top, "values", 0)
+    net.out(top, "indices", 1)
+    low = net.n.add_topk(tx, trt.TopKOperation.MIN, 2, 1 << 0)
+    net.out(low, "low", 0)
+    axis = net.const(np.array(1, np.int32), np.int32)
+    for name, exclusive, reverse in (("cum", False, False), ("excl", True, False), ("rev", False, True),
+                                     ("excl_rev", True, True)):
+        net.out(net.n.add_cumulative(tx, axis, trt.CumulativeOperation.SUM, exclusive, reverse), name)
+    outs = net.run(x=x)
+    values, indices = torch.topk(x, 3, 1)
+    close(outs["values"], values)
+    close(outs["indices"], indices.int())
+    close(outs["low"], torch.topk(x, 2, 0, largest=False).values)
+    close(outs["cum"], x.cumsum(1))
+    close(outs["excl"], F.pad(x.cumsum(1)[:, :-1], (1, 0)))
+    close(outs["rev"], x.flip(1).cumsum(1).flip(1))
+    close(outs["excl_rev"], F.pad(x.flip(1).cumsum(1)[:, :-1], (1, 0)).flip(1))
+
+
+# ---------------------------------------------------------------- data movement
+
+def test_shuffle_transposes_placeholders_and_minus_one():
+    net = Net()
+    x = torch.randn(2, 3, 4, 5)
+    layer = net.n.add_shuffle(net.input("x", x.shape))
+    layer.first_transpose = (0, 2, 1, 3)
+    layer.reshape_dims = (0, 0, -1)
+    layer.second_transpose = (2, 0, 1)
+    net.out(layer)
+    close(net.run(x=x)["y"], x.permute(0, 2, 1, 3).reshape(2, 4, 15).permute(2, 0, 1))
+
+
+def test_slice_negative_stride_and_modes():
+    net = Net()
+    x = torch.arange(20.0).reshape(4, 5)
+    tx = net.input("x", x.shape)
+    net.out(net.n.add_slice(tx, (3, 4), (4, 3), (-1, -2)), "reverse")
+    for mode in ("WRAP", "CLAMP", "FILL", "REFLECT"):
+        layer = net.n.add_slice(tx, (-2, 1), (3, 6), (2, 1))
+        layer.mode = getattr(trt.SampleMode, mode)
+        if mode == "FILL":
+            layer.set_input(4, net.const(np.array(-1.0, np.float32)))
+        net.out(layer, mode)
+    outs = net.run(x=x)
+    close(outs["reverse"], x[[3, 2, 1, 0]][:, [4, 2, 0]])
+    rows, cols = torch.tensor([-2, 0, 2]), torch.arange(1, 7)
+    close(outs["WRAP"], x[rows % 4][:, cols % 5])
+    close(outs["CLAMP"], x[rows.clamp(0, 3)][:, cols.clamp(0, 4)])
+    fill = x[rows.clamp(0, 3)][:, cols.clamp(0, 4)]
+    fill[0, :] = -1.0
+    fill[:, 4:] = -1.0
+    close(outs["FILL"], fill)
+    reflect = lambda i, n: torch.where(i % (2 * n - 2) >= n, 2 * n - 2 - i % (2 * n - 2), i % (2 * n - 2))  # noqa: E731
+    close(outs["REFLECT"], x[reflect(rows, 4)][:, reflect(cols, 5)])
+
+
+def test_slice_reflect_is_reflection_padding():
+    net = Net()
+    x = torch.randn(2, 6)
+    layer = net.n.add_slice(net.input("x", x.shape), (0, -3), (2, 12), (1, 1))
+    layer.mode = trt.SampleMode.REFLECT
+    net.out(layer)
+    close(net.run(x=x)["y"], F.pad(x[None], (3, 3), mode="reflect")[0])
+
+
+def test_slice_dynamic_start_size_and_axes():
+    net = Net()
+    x = torch.randn(3, 6, 4)
+    tx = net.input("x", x.shape)
+    layer = net.n.add_slice(tx, (0, 0, 0), (0, 0, 0), (1, 1, 1))
+    layer.set_input(1, net.const(np.array([1, 1, 0], np.int64), np.int64))
+    layer.set_input(2, net.const(np.array([2, 2, 4], np.int64), np.int64))
+    layer.set_input(3, net.const(np.array([1, 2, 1], np.int64), np.int64))
+    net.out(layer, "dynamic")
+    axes = net.n.add_slice(tx, (4,), (2,), (-1,))
+    axes.set_input(5, net.const(np.array([-2], np.int64), np.int64))
+    net.out(axes, "axes")
+    outs = net.run(x=x)
+    close(outs["dynamic"], x[1:3, 1:5:2, :])
+    close(outs["axes"], x[:, [4, 3], :])
+
+
+def test_padding_squeeze_unsqueeze():
+    net = Net()
+    x = torch.randn(2, 3, 4, 5)
+    tx = net.input("x", x.shape)
+    net.out(net.n.add_padding_nd(tx, (1, -1), (2, 0)), "pad")
+    unsq = net.n.add_unsqueeze(tx, net.const(np.array([0, -1], np.int64), np.int64))
+    net.out(unsq, "unsqueeze")
+    net.out(net.n.add_squeeze(unsq.get_output(0), net.const(np.array([5, 0], np.int64), np.int64)), "squeeze")
+    outs = net.run(x=x)
+    close(outs["pad"], F.pad(x, (-1, 0, 1, 2)))
+    close(outs["unsqueeze"], x[None, ..., None])
+    close(outs["squeeze"], x)
+
+
+def test_gather_modes():
+    net = Net()
+    x = torch.randn(3, 4, 5)
+    tx = net.input("x", x.shape)
+    idx = torch.tensor([[2, 0], [-1, 1]], dtype=torch.int32)
+    net.out(net.n.add_gather(tx, net.const(idx, np.int32), 1), "default")
+    eidx = torch.randint(0, 3, (3, 2, 5), dtype=torch.int32)
+    net.out(net.n.add_gather_v2(tx, net.const(eidx, np.int32), trt.GatherMode.ELEMENT), "element")
+    eidx1 = torch.randint(0, 4, (3, 2, 5), dtype=torch.int32)
+    last = net.n.add_gather_v2(tx, net.const(eidx1, np.int32), trt.GatherMode.ELEMENT)
+    last.axis = 1
+    net.out(last, "element_axis1")
+    nidx = torch.tensor([[0, 1], [2, 3], [1, 0]], dtype=torch.int32)
+    net.out(net.n.add_gather_v2(tx, net.const(nidx, np.int32), trt.GatherMode.ND), "nd")
+    bidx = torch.tensor([[1], [3], [0]], dtype=torch.int32)
+    nd_batch = net.n.add_gather_v2(tx, net.const(bidx, np.int32), trt.GatherMode.ND)
+    nd_batch.num_elementwise_dims = 1
+    net.out(nd_batch, "nd_batch")
+    outs = net.run(x=x)
+    close(outs["default"], x[:, idx.long() % 4, :])
+    close(outs["element"], torch.gather(x, 0, eidx.long()))
+    close(outs["element_axis1"], torch.gather(x, 1, eidx1.long()))
+    close(outs["nd"], torch.stack([x[0, 1], x[2, 3], x[1, 0]]))
+    close(outs["nd_batch"], torch.stack([x[0, 1], x[1, 3], x[2, 0]]))
+
+
+def test_scatter_element_and_one_hot():
+    net = Net()
+    data, updates = torch.zeros(3, 4), torch.randn(2, 4)
+    idx = torch.tensor([[0, 1, 2, 0], [2, 0, 1, 1]], dtype=torch.int32)
+    scatter = net.n.add_scatter(net.input("d", data.shape), net.const(idx, np.int32), net.input("u", updates.shape),
+                                trt.ScatterMode.ELEMENT)
+    scatter.axis = 0
+    net.out(scatter, "scatter")
+    hot_idx = torch.tensor([[0, 3], [-1, 5]], dtype=torch.int32)
+    hot = net.n.add_one_hot(net.const(hot_idx, np.int32), net.const(np.array([0.5, 2.0])),
+                            net.const(np.array(4, np.int32), np.int32), 1)
+    net.out(hot, "one_hot")
+    outs = net.run(d=data, u=updates)
+    close(outs["scatter"], data.scatter(0, idx.long(), updates))
+    expected = torch.full((2, 4, 2), 0.5)
+    for i, j, k in ((0, 0, 0), (0, 3, 1), (1, 3, 0)):  # -1 counts from depth; 5 is out of range: all off
+        expected[i, j, k] = 2.0
+    close(outs["one_hot"], expected)
+
+
+def test_matrix_multiply_ops_and_batch_broadcast():
+    net = Net()
+    a, b, v = torch.randn(2, 1, 3, 4), torch.randn(1, 5, 6, 4), torch.randn(1, 1, 4)
+    ta, tb, tv = net.input("a", a.shape), net.input("b", b.shape), net.input("v", v.shape)
+    net.out(net.n.add_matrix_multiply(ta, trt.MatrixOperation.NONE, tb, trt.MatrixOperation.TRANSPOSE), "nt")
+    net.out(net.n.add_matrix_multiply(ta, trt.MatrixOperation.TRANSPOSE, ta, trt.MatrixOperation.NONE), "tn")
+    net.out(net.n.add_matrix_multiply(ta, trt.MatrixOperation.NONE, tv, trt.MatrixOperation.VECTOR), "mv")
+    v3 = torch.randn(2, 1, 3)
+    tv3 = net.input("v3", v3.shape)
+    net.out(net.n.add_matrix_multiply(tv3, trt.MatrixOperation.VECTOR, ta, trt.MatrixOperation.NONE), "vm")
+    outs = net.run(a=a, b=b, v=v, v3=v3)
+    close(outs["nt"], a @ b.transpose(-1, -2), atol=1e-5, rtol=1e-4)
+    close(outs["tn"], a.transpose(-1, -2) @ a, atol=1e-5, rtol=1e-4)
+    close(outs["mv"], (a @ v.unsqueeze(-1)).squeeze(-1), atol=1e-5, rtol=1e-4)
+    close(outs["vm"], (v3.unsqueeze(-2) @ a).squeeze(-2), atol=1e-5, rtol=1e-4)
+
+
+def test_einsum():
+    net = Net()
+    a, b = torch.randn(2, 3, 4), torch.randn(2, 5, 4)
+    net.out(net.n.add_einsum([net.input("a", a.shape), net.input("b", b.shape)], "bij,bkj->bik"))
+    close(net.run(a=a, b=b)["y"], torch.einsum("bij,bkj->bik", a, b), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode,transform,rounding,size,scales,reference", [
+    ("NEAREST", "ASYMMETRIC", "FLOOR", None, (1, 1, 2, 3), lambda x: F.interpolate(x, scale_factor=(2, 3))),
+    ("NEAREST", "HALF_PIXEL", "HALF_UP", (1, 2, 7, 5), None,
+     lambda x: F.interpolate(x, size=(7, 5), mode="nearest-exact")),
+    ("LINEAR", "HALF_PIXEL", "FLOOR", (1, 2, 7, 11), None,
+     lambda x: F.interpolate(x, size=(7, 11), mode="bilinear", align_corners=False)),
+    ("LINEAR", "ALIGN_CORNERS", "FLOOR", (1, 2, 3, 9), None,
+     lambda x: F.interpolate(x, size=(3, 9), mode="bilinear", align_corners=True)),
+    ("CUBIC", "HALF_PIXEL", "FLOOR", (1, 2, 8, 10), None,
+     lambda x: F.interpolate(x, size=(8, 10), mode="bicubic", align_corners=False)),
+], ids=["nearest", "nearest_exact", "bilinear", "bilinear_align", "bicubic"])
+def test_resize(mode, transform, rounding, size, scales, reference):
+    net = Net()
+    x = torch.randn(1, 2, 4, 5)
+    layer = net.n.add_resize(net.input("x", x.shape))
+    layer.resize_mode = getattr(trt.InterpolationMode, mode)
+    layer.coordinate_transformation = getattr(trt.ResizeCoordinateTransformation, transform)
+    layer.nearest_rounding = getattr(trt.ResizeRoundMode, rounding)
+    if size:
+        layer.shape = size
+    else:
+        layer.scales = scales
+    net.out(layer)
+    close(net.run(x=x)["y"], reference(x), atol=1e-5, rtol=1e-4)
+
+
+def test_resize_output_shape_from_tensor():
+    net = Net()
+    x = torch.randn(1, 1, 3, 3)
+    layer = net.n.add_resize(net.input("x", x.shape))
+    layer.set_input(1, net.const(np.array([1, 1, 6, 6], np.int64), np.int64))
+    net.out(layer)
+    close(net.run(x=x)["y"], F.interpolate(x, size=(6, 6)))
+
+
+# ---------------------------------------------------------------- sources, casts and shape tensors
+
+def test_constant_cast_identity():
+    net = Net()
+    w = torch.tensor([[1.7, -1.7], [2.5, -0.2]], dtype=torch.float16)
+    c = net.const(w.numpy(), np.float16)
+    net.out(c, "const")
+    net.out(net.n.add_cast(c, trt.int32), "int")
+    net.out(net.n.add_cast(c, trt.bool), "bool")
+    net.out(net.n.add_identity(c), "identity")
+    ints = net.const(np.array([3, 4], np.int64), np.int64)
+    net.out(net.n.add_cast(ints, trt.float32), "float")
+    outs = net.run()
+    close(outs["const"], w)
+    close(outs["int"], torch.tensor([[1, -1], [2, 0]], dtype=torch.int32))  # truncation
+    close(outs["bool"], torch.tensor([[True, True], [True, True]]))
+    close(outs["identity"], w)
+    close(outs["float"], torch.tensor([3.0, 4.0]))
+
+
+def test_fill_linspace_static_and_dynamic():
+    net = Net()
+    fill = net.n.add_fill((5,), trt.FillOperation.LINSPACE, trt.float32)
+    fill.alpha, fill.beta = 1.0, 0.5
+    net.out(fill, "static")
+    grid = net.n.add_fill((0,), trt.FillOperation.LINSPACE, trt.int64)
+    grid.set_input(0, net.const(np.array([2, 3], np.int64), np.int64))
+    grid.set_input(1, net.const(np.array(1, np.int64), np.int64))
+    grid.set_input(2, net.const(np.array([10, 2], np.int64), np.int64))
+    net.out(grid, "dynamic")
+    rand = net.n.add_fill((2, 3), trt.FillOperation.RANDOM_UNIFORM, trt.float32)
+    rand.alpha, rand.beta = 2.0, 3.0
+    net.out(rand, "random")
+    outs = net.run()
+    close(outs["static"], torch.arange(5) * 0.5 + 1.0)
+    close(outs["dynamic"], torch.tensor([[1, 3, 5], [11, 13, 15]]))
+    assert outs["random"].shape == (2, 3) and bool(((outs["random"] >= 2) & (outs["random"] < 3)).all())
+
+
+def test_dynamic_reshape_from_shape_tensor():
+    """x: (-1, 3, 4) -> reshape to (N * 3, 4) with dims computed from Shape, Gather, ElementWise, Concat."""
+    net = Net()
+    tx = net.input("x", (-1, 3, 4))
+    shape = net.n.add_shape(tx).get_output(0)
+    dims = net.n.add_gather(shape, net.const(np.array([0, 1], np.int32), np.int32), 0).get_output(0)
+    rows = net.n.add_reduce(dims, trt.ReduceOperation.PROD, 1, True).get_output(0)
+    last = net.n.add_slice(shape, (2,), (1,), (1,)).get_output(0)
+    target = net.n.add_concatenation([rows, last]).get_output(0)
+    layer = net.n.add_shuffle(tx)
+    layer.set_input(1, target)
+    net.out(layer)
+    net.out(shape, "shape")
+    assert tuple(layer.get_output(0).shape) == (-1, 4)
+    x = torch.randn(5, 3, 4)
+    outs = net.run(x=x)
+    close(outs["y"], x.reshape(15, 4))
+    close(outs["shape"], torch.tensor([5, 3, 4]))
+    with pytest.raises(EvaluationError, match="network input 'x'"):
+        net.run(x=torch.randn(5, 2, 4))
+
+
+def test_assertion():
+    net = Net()
+    tx = net.input("x", (-1, 4))
+    shape = net.n.add_shape(tx).get_output(0)
+    ok = net.n.add_elementwise(shape, net.const(np.array([2, 4], np.int64), np.int64),
+                               trt.ElementWiseOperation.EQUAL).get_output(0)
+    net.n.add_assertion(ok, "batch must be 2")
+    net.out(net.n.add_identity(tx))
+    close(net.run(x=torch.ones(2, 4))["y"], torch.ones(2, 4))
+    with pytest.raises(EvaluationError, match="batch must be 2"):
+        net.run(x=torch.ones(3, 4))
+
+
+# ---------------------------------------------------------------- evaluation machinery
+
+def test_topological_order_with_set_input_to_a_later_tensor():
+    net = Net()
+    x = torch.randn(2, 3)
+    tx = net.input("x", x.shape)
+    first = net.n.add_unary(tx, trt.UnaryOperation.NEG)  # layer 0; its input is rewired below
+    later = net.n.add_activation(tx, trt.ActivationType.RELU)  # layer 1
+    first.set_input(0, later.get_output(0))
+    net.out(first)
+    close(net.run(x=x)["y"], -torch.relu(x))
+
+
+def test_dependency_cycle_is_reported():
+    net = Net()
+    tx = net.input("x", (2,))
+    first = net.n.add_unary(tx, trt.UnaryOperation.NEG)
+    second = net.n.add_unary(first.get_output(0), trt.UnaryOperation.ABS)
+    first.set_input(0, second.get_output(0))
+    net.out(second)
+    with pytest.raises(EvaluationError, match="cycle"):
+        evaluate(net.n, {"x": torch.zeros(2)}, trt=trt)
+
+
+def test_shape_mismatch_names_layer_and_fx_node(monkeypatch):
+    net = Net()
+    layer = net.n.add_activation(net.input("x", (2, 3)), trt.ActivationType.RELU)
+    layer.name, layer.metadata = "relu_layer", "relu_fx_node"
+    net.out(layer)
+    cls, _ = evaluator._HANDLERS["ACTIVATION"]
+    monkeypatch.setitem(evaluator._HANDLERS, "ACTIVATION", (cls, lambda layer, xs, ev: xs[0].reshape(3, 2)))
+    with pytest.raises(EvaluationError, match="relu_layer") as info:
+        net.run(x=torch.randn(2, 3))
+    assert "relu_fx_node" in str(info.value) and "[3, 2]" in str(info.value)
+    assert isinstance(info.value, ConversionError)
+
+
+def test_unsupported_layer_type_is_named():
+    net = Net()
+    net.out(net.n.add_lrn(net.input("x", (1, 3, 4, 4)), 3, 1.0, 0.5, 1.0))
+    with pytest.raises(EvaluationError, match="LRN"):
+        net.run(x=torch.randn(1, 3, 4, 4))
+
+
+def test_missing_input():
+    net = Net()
+    net.out(net.n.add_identity(net.input("x", (2,))))
+    with pytest.raises(EvaluationError, match="'x'"):
+        net.run()
+
+
+def test_bf16_constant_needs_weights_fallback():
+    net = Net()
+    value = torch.randn(2, 3).to(torch.bfloat16)
+    raw = net.array(value.view(torch.int16).numpy())
+    layer = net.n.add_constant((2, 3), trt.Weights(trt.DataType.BF16, raw.ctypes.data, raw.size))
+    layer.name = "bf16_const"
+    net.out(layer)
+    with pytest.raises(EvaluationError, match="bf16_const"):
+        net.run()
+    out = evaluate(net.n, {}, trt=trt, weights={"bf16_const": value})["y"]
+    close(out, value)
+
+
+def test_default_backend():
+    from trtbuild.engine.backend import get_backend
+
+    if get_backend().flavour != "tensorrt_rtx":
+        pytest.skip("the default backend is not the one these networks are built with")
+    net = Net()
+    net.out(net.n.add_unary(net.input("x", (3,)), trt.UnaryOperation.ABS))
+    close(evaluate(net.n, {"x": torch.tensor([-1.0, 2.0, -3.0])})["y"], torch.tensor([1.0, 2.0, 3.0]))
