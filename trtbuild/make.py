@@ -29,11 +29,16 @@ class RecipeResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     exit_code: int = 0
+    verify: dict[str, Any] | None = None
+    # in-process only (not reported): reused by `make --verify`
+    model: Any = None
+    program: Any = None
 
     def report(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "status": self.status, "key": self.key,
                 "seconds": round(self.seconds, 3), "out_dir": self.out_dir, "segments": self.segments,
-                "timings": {k: round(v, 3) for k, v in self.timings.items()}, "error": self.error}
+                "timings": {k: round(v, 3) for k, v in self.timings.items()}, "error": self.error,
+                **({"verify": self.verify} if self.verify is not None else {})}
 
 
 def output_dir(recipe: Recipe, out_root: str | None) -> Path:
@@ -42,12 +47,15 @@ def output_dir(recipe: Recipe, out_root: str | None) -> Path:
     return Path(recipe.output.dir or f"build/{recipe.display_name}")
 
 
-def export_recipe(recipe: Recipe) -> Any:
+def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
+    """(eager model, ExportedProgram). A saved program is its own eager reference."""
     from .export import build_model, load_program, trace
 
     if recipe.model.program:
-        return load_program(recipe)
-    return trace(build_model(recipe), recipe.compile_inputs())
+        program = load_program(recipe)
+        return program.module(), program
+    model = build_model(recipe)
+    return model, trace(model, recipe.compile_inputs())
 
 
 def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
@@ -72,7 +80,8 @@ def _make(recipe: Recipe, store: Any, out_root: str | None, progress: Any, resul
 
     timings = Timings(progress)
     with timings.stage("export"):
-        program = export_recipe(recipe)
+        result.model, program = export_recipe(recipe)
+    result.program = program
     inputs, settings = recipe.compile_inputs(), recipe.settings
     target = Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
     weights = program_weights(program)
@@ -124,3 +133,25 @@ def _cached_build(store: Any, key: str) -> tuple[dict, dict[str, bytes]] | None:
             return None
         files[path] = data
     return entry["manifest"], files
+
+
+def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) -> dict[str, Any]:
+    """Eager vs reference execution of the compiled module at the recipe's check points."""
+    from .engine.backend import get_backend
+    from .export.trace import call_by_name
+    from .pipeline import Target, compile_program
+    from .verify.check import tolerances, verify_module
+
+    inputs, settings = recipe.compile_inputs(), recipe.settings
+    if made is not None and made.program is not None:
+        model, program = made.model, made.program
+    else:
+        model, program = export_recipe(recipe)
+    target = Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
+    compiled = compile_program(program, inputs, settings, target, store=store)
+    rtol, atol = tolerances(settings.lowest_float(), recipe.verify.rtol, recipe.verify.atol)
+    by_name = recipe.model.factory is not None and call_by_name(model, inputs)
+    checks = verify_module(model, compiled.module, inputs, rtol=rtol, atol=atol, samples=recipe.verify.samples,
+                           seed=recipe.verify.seed, by_name=by_name)
+    return {"name": recipe.display_name, "ok": all(c.ok for c in checks), "precision": settings.lowest_float(),
+            "rtol": rtol, "atol": atol, "checks": [c.report() for c in checks]}

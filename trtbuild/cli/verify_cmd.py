@@ -1,7 +1,70 @@
-"""placeholder"""
+"""`trtbuild verify RECIPE...`: eager vs reference execution of the built segments, on the CPU."""
+
+from __future__ import annotations
+
 import click
+from rich.table import Table
+
+from ..errors import TrtbuildError
+from .output import emit_json, err, out
 
 
-@click.command("verify", hidden=True)
-def command() -> int:
-    raise click.ClickException("not yet")
+def verify_table(reports: list[dict]) -> Table:
+    table = Table()
+    for col in ("recipe", "check", "input shapes", "output", "max abs", "max rel", "tolerance", "ok"):
+        table.add_column(col, no_wrap=True, justify="right" if col.startswith("max") else "left")
+    for rep in reports:
+        if "error" in rep:
+            table.add_row(rep["name"], "-", "-", "-", "-", "-", "-", "[red]error[/]")
+            continue
+        for check in rep["checks"]:
+            for o in check["outputs"]:
+                table.add_row(rep["name"], check["shape"], " ".join("x".join(map(str, s)) for s in check["input_shapes"]),
+                              o["name"], f"{o['max_abs']:.2e}", f"{o['max_rel']:.2e}", f"rtol {rep['rtol']:g}",
+                              "[green]yes[/]" if o["ok"] else "[red]NO[/]")
+    return table
+
+
+def run_verify(paths, store) -> list[dict]:
+    from ..make import verify_recipe
+    from ..recipe import load_recipe
+
+    reports = []
+    for path in paths:
+        try:
+            recipe = load_recipe(path)
+            err.print(f"{recipe.display_name}: verify")
+            reports.append(verify_recipe(recipe, store))
+        except TrtbuildError as exc:
+            err.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+            reports.append({"name": path.stem, "ok": False, "error": str(exc), "exit_code": exc.exit_code,
+                            "checks": []})
+    return reports
+
+
+def exit_code(reports: list[dict]) -> int:
+    if any(r.get("exit_code") == 2 for r in reports):
+        return 2
+    return 0 if all(r["ok"] for r in reports) else 1
+
+
+@click.command("verify")
+@click.argument("recipes", nargs=-1)
+@click.option("--cache-dir", help="Local engine cache (default: $TRTBUILD_CACHE_DIR, then ./cache).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def command(recipes: tuple[str, ...], cache_dir: str | None, as_json: bool) -> int:
+    """Check RECIPES numerically: eager PyTorch vs the TensorRT networks evaluated on the CPU."""
+    from ..recipe import find_recipes
+    from .make_cmd import open_store
+
+    paths = find_recipes(list(recipes) or ["recipes"])
+    store = open_store(cache_dir)
+    try:
+        reports = run_verify(paths, store)
+    finally:
+        store.close()
+    if as_json:
+        emit_json({"recipes": [{k: v for k, v in r.items() if k != "exit_code"} for r in reports]})
+    else:
+        out.print(verify_table(reports))
+    return exit_code(reports)

@@ -133,7 +133,7 @@ class ConversionContext:
             array = np.asarray(value, dtype=TORCH_TO_NUMPY[dtype] if dtype else None)
             if array.dtype == np.float64:
                 array = array.astype(np.float32)
-        array = np.ascontiguousarray(array)
+        array = np.require(array, requirements="C")  # not ascontiguousarray: it turns 0-d into 1-d
         self.keepalive.append(array)
         if array.dtype == np.int16 and isinstance(value, torch.Tensor) and tensor.dtype == torch.bfloat16:
             weights = self.trt.Weights(self.trt.DataType.BF16, array.ctypes.data, array.size)
@@ -153,7 +153,7 @@ class ConversionContext:
 
     def weights(self, tensor: torch.Tensor) -> Any:
         """`trt.Weights` over a torch tensor's bytes, kept alive until the build is done."""
-        array = np.ascontiguousarray(self._to_numpy(tensor.detach().cpu()))
+        array = np.require(self._to_numpy(tensor.detach().cpu()), requirements="C")
         self.keepalive.append(array)
         if tensor.dtype == torch.bfloat16:
             return self.trt.Weights(self.trt.DataType.BF16, array.ctypes.data, array.size)

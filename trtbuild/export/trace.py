@@ -50,7 +50,7 @@ def _ident(text: str) -> str:
     return re.sub(r"\W", "_", text)
 
 
-def _call_by_name(model: torch.nn.Module, inputs: list[Input]) -> bool:
+def call_by_name(model: torch.nn.Module, inputs: list[Input]) -> bool:
     """Pass inputs as keywords when every input names a forward parameter, out of positional order."""
     params = [p for p in inspect.signature(model.forward).parameters.values()
               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -66,7 +66,7 @@ def trace(model: torch.nn.Module, inputs: Sequence[Any], *, which: str = "opt") 
                 for i, t in zip(specs, inputs)]
     dims = _dims(specs)
     dynamic = any(dims)
-    by_name = _call_by_name(model, specs)
+    by_name = call_by_name(model, specs)
     args: tuple = () if by_name else tuple(examples)
     kwargs = {s.name: t for s, t in zip(specs, examples)} if by_name else {}
     shapes: Any = None

@@ -40,9 +40,13 @@ def hardtanh(ctx, node, input, min_val, max_val):
 
 @converter(aten.clamp.default)
 def clamp(ctx, node, input, min=None, max=None):
-    lo = float("-inf") if min is None else min
-    hi = float("inf") if max is None else max
-    return _activation(ctx, input, "CLIP", lo, hi)
+    # CLIP needs finite bounds and float input; elementwise max/min handle one-sided and integer clamps
+    out = input
+    if min is not None:
+        out = ctx.elementwise(out, min, ctx.trt.ElementWiseOperation.MAX)
+    if max is not None:
+        out = ctx.elementwise(out, max, ctx.trt.ElementWiseOperation.MIN)
+    return out
 
 
 @converter(aten.leaky_relu.default)
