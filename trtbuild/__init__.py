@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-# Bump when a converter or the engine layout changes what an engine computes: it enters every key.
-CONVERTER_VERSION = "1"
 
 _LAZY = {
     "Input": ("trtbuild.inputs", "Input"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import CONVERTER_VERSION, __version__
+from . import __version__
 from .errors import TrtbuildError
 from .recipe import Recipe
 
@@ -99,8 +99,7 @@ def _make(recipe: Recipe, store: Any, out_root: str | None, progress: Any, resul
         compiled = compile_program(program, inputs, settings, target, store=store,
                                    weight_digests=weights[0], timings=timings)
         result.segments = [s.report() for s in compiled.segments]
-        meta = {"name": recipe.display_name, "key": key, "key_doc": doc, "trtbuild": __version__,
-                "converter_version": CONVERTER_VERSION, "report": _stable_report(result.segments)}
+        meta = {"name": recipe.display_name, "key": key, "key_doc": doc, "trtbuild": __version__, "report": _stable_report(result.segments)}
         manifest, files = describe_module(compiled.module, compiled.segments, meta)
         _store_build(store, key, manifest, files)
         result.status = "built"

@@ -1,8 +1,8 @@
 """Cache keys: SHA-256 of a versioned, canonical, printable document.
 
 A recipe key covers the exported graph (ops, arguments, shapes, dtypes), a digest of every weight,
-the input specs, every setting, the TensorRT flavour and exact version, the GPU target and the
-converter version. A segment key covers one TensorRT segment's lowered graph and its constants,
+the input specs, every setting, the TensorRT flavour and exact version, the GPU target and a
+digest of the compiler's source (trtbuild.compiler_digest). A segment key covers one TensorRT segment's lowered graph and its constants,
 its input ranges, and the settings, backend and target that shape its engine.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 import torch
 import torch.fx
 
-from .. import CONVERTER_VERSION
+from .. import __version__
+from ..compiler_digest import compiler_digest
 from .digest import digest_doc, digest_tensor, digest_tensors
 
 KEY_FORMAT = 1
@@ -86,7 +87,8 @@ def recipe_key_doc(program: torch.export.ExportedProgram, inputs: list, settings
     graph = describe_graph(program.graph, by_placeholder)
     return {
         "format": KEY_FORMAT,
-        "trtbuild": CONVERTER_VERSION,
+        "trtbuild": __version__,
+        "compiler": compiler_digest(),
         "graph": digest_doc(graph),
         "weights": digest_doc(sorted(by_name.items())),
         "weight_digests": dict(sorted(by_name.items())),
@@ -113,7 +115,8 @@ def segment_key_doc(segment: torch.fx.GraphModule, profiles: list, settings: Any
     engine_settings = {k: v for k, v in settings.describe().items() if k not in PARTITION_ONLY_SETTINGS}
     return {
         "format": KEY_FORMAT,
-        "trtbuild": CONVERTER_VERSION,
+        "trtbuild": __version__,
+        "compiler": compiler_digest(),
         "graph": digest_doc(describe_graph(segment.graph, digests)),
         "profiles": profiles,
         "settings": engine_settings,

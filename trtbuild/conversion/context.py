@@ -197,6 +197,17 @@ class ConversionContext:
         """x's shape as an INT64 1-D shape tensor (works for dynamic dims)."""
         return self.out(self.network.add_shape(x))
 
+    def shape_from(self, sizes: Sequence[Any]) -> Any:
+        """A 1-D INT64 shape tensor from ints and 0-d/1-d size tensors (symbolic sizes)."""
+        parts = []
+        for size in sizes:
+            if isinstance(size, self.trt.ITensor):
+                size = self.cast(size, torch.int64)
+                parts.append(self.reshape(size, (1,)) if self.rank(size) == 0 else size)
+            else:
+                parts.append(self.constant(np.array([int(size)], dtype=np.int64)))
+        return self.out(self.network.add_concatenation(parts)) if len(parts) > 1 else parts[0]
+
     def reshape(self, x: Any, dims: Sequence[int] | Any) -> Any:
         layer = self.network.add_shuffle(x)
         if isinstance(dims, self.trt.ITensor):

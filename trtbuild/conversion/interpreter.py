@@ -106,6 +106,8 @@ def _convert_node(ctx: ConversionContext, node: torch.fx.Node, env: dict) -> Any
     if reason:
         raise UnsupportedOpError(f"{describe_node(node)}: {reason}")
     try:
+        if not isinstance(node.target, torch._ops.OpOverload):  # python operators on sizes: no schema
+            return conv.fn(ctx, node, *args, **kwargs)
         return conv.fn(ctx, node, **node_args(node, args, kwargs))
     except ConversionError:
         raise

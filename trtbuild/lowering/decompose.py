@@ -14,7 +14,8 @@ from ..conversion.registry import all_converters
 def decomposition_table() -> dict:
     table = torch.export.default_decompositions()
     for op in all_converters():
-        table.pop(op, None)
+        if isinstance(op, torch._ops.OpOverload):  # python operators (size arithmetic) are not in the table
+            table.pop(op, None)
     return table
 
 

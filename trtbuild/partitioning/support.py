@@ -34,9 +34,14 @@ def _dtype_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
 
 def fallback_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
     """None when TensorRT can run `node`; otherwise why it stays in torch."""
+    return _own_reason(node, settings) or _size_reason(node, settings)
+
+
+def _own_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
+    """The node's reason, looking only at the node itself (and a getitem's source)."""
     if node.target is operator.getitem:
         source = node.args[0]
-        return fallback_reason(source, settings) if isinstance(source, torch.fx.Node) else None
+        return _own_reason(source, settings) if isinstance(source, torch.fx.Node) else None
     if _excluded(node.target, settings):
         return "excluded by torch_executed_ops"
     conv = lookup(node.target)
@@ -46,6 +51,20 @@ def fallback_reason(node: torch.fx.Node, settings: CompileSettings) -> str | Non
     if reason:
         return f"capability check failed: {reason}"
     return _dtype_reason(node, settings)
+
+
+def _is_size(node: torch.fx.Node) -> bool:
+    return isinstance(node.meta.get("val"), torch.SymInt)
+
+
+def _size_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
+    """Sizes cannot cross a segment boundary: an engine neither takes nor returns python ints."""
+    for arg in node.all_input_nodes:
+        if _is_size(arg) and _own_reason(arg, settings):
+            return f"uses size {arg.name}, which is computed in torch"
+    if _is_size(node) and any(_own_reason(user, settings) for user in node.users):
+        return "its size result is used by an op that runs in torch"
+    return None
 
 
 class TensorRTSupport(OperatorSupportBase):

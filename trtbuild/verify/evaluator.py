@@ -21,7 +21,7 @@ and by "<layer name>:<attribute>" for the weights of other layers ("conv1:kernel
 `EvaluationError`.
 
 Unsupported: layer types without a handler below (LRN, loops, conditionals, plugins, quantize,
-attention, ...) raise `EvaluationError` naming the type; so does a handler that cannot read an
+...) raise `EvaluationError` naming the type; so does a handler that cannot read an
 attribute on the installed TensorRT version. Fill RANDOM_UNIFORM / RANDOM_NORMAL produce values
 from torch's generator (seeded), not TensorRT's: only their shape, dtype and range are meaningful.
 """
@@ -482,12 +482,12 @@ def _gather(layer, xs, ev):
         flat_i = idx.reshape(flat_x.shape[0], -1, k)
         rows = torch.arange(flat_x.shape[0]).unsqueeze(1).expand(flat_i.shape[:2])
         picked = flat_x[(rows, *flat_i.unbind(-1))]
-        return picked.reshape(*idx.shape[:-1], *x.shape[batch + k:])
+        return picked.reshape((*idx.shape[:-1], *x.shape[batch + k:]))
 
     def default(x, idx, axis):
         idx = torch.where(idx < 0, idx + x.shape[axis], idx)
         out = x.index_select(axis, idx.flatten())
-        return out.reshape(*x.shape[:axis], *idx.shape, *x.shape[axis + 1:])
+        return out.reshape((*x.shape[:axis], *idx.shape, *x.shape[axis + 1:]))  # tuple: 0-d idx gives ()
 
     if batch == 0:
         return default(x, idx, axis)
@@ -582,6 +582,35 @@ def _resize_axis(layer, x: torch.Tensor, d: int, m: int, scale: float) -> torch.
     return out
 
 
+# ---------------------------------------------------------------- attention
+
+def _attention_input(layer, xs, ev):
+    """IAttention, computed by its input boundary layer (the output boundary layer copies the result):
+    softmax(Q·Kᵀ + mask)·V, with no scale. A bool mask keeps True positions, a float mask is added.
+    With fewer key/value heads, query head h reads key/value head h // (Hq / Hkv). Causal UPPER_LEFT
+    keeps keys j <= i, LOWER_RIGHT aligns the diagonal with the last key. A row whose keys are all
+    masked comes out NaN, as torch's plain softmax (uncertain: not confirmed on a GPU)."""
+    att = layer.attention
+    if att.query_form.name != "PADDED_BHND" or att.key_value_form.name != "PADDED_BHND":
+        raise EvaluationError(f"{_describe(layer)}: only the padded BHND attention layout is supported")
+    if att.normalization_quantize_scale is not None:
+        raise EvaluationError(f"{_describe(layer)}: quantized attention normalization is not supported")
+    q, k, v = xs[:3]
+    mask = xs[3] if att.mask is not None else None
+    groups = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+    scores = q @ k.transpose(-1, -2)
+    rows, cols = scores.shape[-2:]
+    if att.causal_kind.name != "NONE":
+        offset = 0 if att.causal_kind.name == "UPPER_LEFT" else cols - rows
+        mask = torch.ones(rows, cols, dtype=torch.bool).tril(offset)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, -math.inf) if mask.dtype == torch.bool else scores + mask
+    if att.norm_op.name == "SOFTMAX":
+        scores = scores.softmax(-1)
+    return scores @ v
+
+
 # ---------------------------------------------------------------- sources and shape tensors
 
 def _constant(layer, xs, ev):
@@ -656,4 +685,6 @@ _HANDLERS: dict[str, tuple[str, Callable]] = {
     "IDENTITY": ("IIdentityLayer", _cast),
     "SHAPE": ("IShapeLayer", _shape),
     "ASSERTION": ("IAssertionLayer", _assertion),
+    "ATTENTION_INPUT": ("IAttentionInputLayer", _attention_input),
+    "ATTENTION_OUTPUT": ("IAttentionOutputLayer", _cast),
 }

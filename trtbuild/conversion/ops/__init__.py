@@ -1,3 +1,3 @@
 """Converters, one module per op family. Importing this package registers all of them."""
 
-from . import activation, conv, elementwise, linear, normalization, pooling, reduce, shape, unary  # noqa: F401
+from . import activation, conv, elementwise, linear, normalization, pooling, reduce, shape, symbolic, unary  # noqa: F401

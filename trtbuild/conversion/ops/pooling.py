@@ -13,7 +13,7 @@ import operator
 import torch
 
 from ..registry import converter
-from .checks import only_first_output_used, static_shapes
+from .checks import only_first_output_used
 
 aten = torch.ops.aten
 
@@ -43,11 +43,15 @@ def _no_dilation(node) -> str | None:
 
 def _rank4(node) -> str | None:
     val = node.args[0].meta.get("val")
-    return None if val is not None and val.dim() == 4 else "only 4-D (N, C, H, W) pooling is converted"
+    if val is None or val.dim() != 4:
+        return "only 4-D (N, C, H, W) pooling is converted"
+    if not all(isinstance(d, int) for d in val.shape[2:]):
+        return "pooling needs static spatial dims (H, W)"
+    return None
 
 
 @converter(aten.max_pool2d.default, aten.max_pool2d_with_indices.default,
-           checks=(_rank4, _no_dilation, static_shapes))
+           checks=(_rank4, _no_dilation))
 def max_pool2d(ctx, node, input, kernel_size, stride=(), padding=(0,), dilation=(1,), ceil_mode=False):
     kernel, stride, padding = _pool_args(kernel_size, stride, padding)
     spatial = ctx.shape(input)[2:]
@@ -78,7 +82,7 @@ def _avg_supported(node) -> str | None:
     return None
 
 
-@converter(aten.avg_pool2d.default, checks=(_rank4, static_shapes, _avg_supported))
+@converter(aten.avg_pool2d.default, checks=(_rank4, _avg_supported))
 def avg_pool2d(ctx, node, input, kernel_size, stride=(), padding=(0,), ceil_mode=False,
                count_include_pad=True, divisor_override=None):
     kernel, stride, padding = _pool_args(kernel_size, stride, padding)

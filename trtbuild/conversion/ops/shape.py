@@ -17,9 +17,11 @@ def _out_shape(node) -> tuple[int, ...]:
     return tuple(node.meta["val"].shape)
 
 
-@converter(aten.view.default, aten._unsafe_view.default, checks=static_shapes)
-def view(ctx, node, input, size=None, shape=None):
-    return ctx.reshape(input, _out_shape(node))
+@converter(aten.view.default, aten._unsafe_view.default)
+def view(ctx, node, input, size):
+    if all(isinstance(s, int) for s in size):
+        return ctx.reshape(input, size)
+    return ctx.reshape(input, ctx.shape_from(size))  # symbolic sizes: a runtime shape tensor
 
 
 @converter(aten.permute.default)
