@@ -39,6 +39,7 @@ class SegmentResult:
     engine_digest: str | None = None
     inputs: list[dict] = field(default_factory=list)
     outputs: list[dict] = field(default_factory=list)
+    profiles: list[dict] = field(default_factory=list)
     fallbacks: list[dict] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
@@ -109,7 +110,7 @@ def _engine_segment(part: Partition, segment: Segment, lowered: torch.fx.GraphMo
     profiles = segment_profiles(sub, lowered, inputs)
     doc = segment_key_doc(sub, profiles, settings, target.backend, target.describe(), weight_digests)
     key = key_of(doc)
-    result = SegmentResult(segment.name, "tensorrt", segment.ops, key=key)
+    result = SegmentResult(segment.name, "tensorrt", segment.ops, key=key, profiles=_json_profiles(profiles))
     cached = _cached_engine(store, key)
     if cached is not None:
         plan, meta = cached
@@ -131,10 +132,14 @@ def _engine_segment(part: Partition, segment: Segment, lowered: torch.fx.GraphMo
     result.engine_bytes, result.engine_digest = len(plan), digest_bytes(plan)
     module = TRTEngineModule(plan, result.inputs, result.outputs, flavour=target.backend.flavour,
                              compute_capabilities=list(target.compute_capabilities), key=key,
-                             segment=sub, settings=settings)
+                             profiles=result.profiles, segment=sub, settings=settings)
     delattr(part.gm, segment.name)
     part.gm.add_submodule(segment.name, module)
     return result
+
+
+def _json_profiles(profiles: list[dict]) -> list[dict]:
+    return [{name: [list(s) for s in shapes] for name, shapes in p.items()} for p in profiles]
 
 
 def _cached_engine(store: Any, key: str) -> tuple[bytes, dict] | None:

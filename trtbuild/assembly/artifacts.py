@@ -49,7 +49,7 @@ def describe_module(module: torch.fx.GraphModule, segments: list, meta: dict[str
         entry: dict[str, Any] = {"name": seg.name, "kind": seg.kind}
         if seg.kind == "tensorrt":
             entry.update(add(sub.plan, "engines", ".plan"))
-            entry.update(key=seg.key, inputs=seg.inputs, outputs=seg.outputs, flavour=sub.flavour,
+            entry.update(key=seg.key, inputs=seg.inputs, outputs=seg.outputs, profiles=seg.profiles, flavour=sub.flavour,
                          compute_capabilities=sub.compute_capabilities)
         else:
             graph, weights = dump_graph(sub)
@@ -139,7 +139,7 @@ def load(out_dir: str | Path) -> torch.fx.GraphModule:
         if seg["kind"] == "tensorrt":
             submodules[seg["name"]] = TRTEngineModule(
                 _read_verified(out_dir, seg), seg["inputs"], seg["outputs"], flavour=seg["flavour"],
-                compute_capabilities=seg["compute_capabilities"], key=seg["key"])
+                compute_capabilities=seg["compute_capabilities"], key=seg["key"], profiles=seg.get("profiles", []))
         else:
             graph = json.loads(_read_verified(out_dir, seg["graph"]))
             submodules[seg["name"]] = load_graph(graph, _read_verified(out_dir, seg.get("weights")))

@@ -21,13 +21,14 @@ from ..engine.backend import get_backend
 
 class TRTEngineModule(torch.nn.Module):
     def __init__(self, plan: bytes, inputs: list[dict], outputs: list[dict], *, flavour: str,
-                 compute_capabilities: list[str], key: str, segment: torch.fx.GraphModule | None = None,
-                 settings: Any = None):
+                 compute_capabilities: list[str], key: str, profiles: list[dict] | None = None,
+                 segment: torch.fx.GraphModule | None = None, settings: Any = None):
         super().__init__()
         self.plan = plan
         self.input_specs, self.output_specs = inputs, outputs
         self.flavour, self.compute_capabilities, self.key = flavour, list(compute_capabilities), key
         self.segment, self.settings = segment, settings
+        self.profiles = profiles or []  # [{input name: [min, opt, max]}]; empty when every input is static
         self.reference = False
         self._engine = self._context = None
 
@@ -37,9 +38,27 @@ class TRTEngineModule(torch.nn.Module):
     def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if len(args) != len(self.input_specs):
             raise ValueError(f"engine {self.key[:12]} takes {len(self.input_specs)} inputs, got {len(args)}")
+        self._check_shapes(args)
         if self.reference:
             return self._run_reference(args)
         return self._run_engine(args)
+
+    def _check_shapes(self, args: tuple[torch.Tensor, ...]) -> None:
+        """Refuse shapes the engine was not built for, before TensorRT sees them."""
+        for spec, arg in zip(self.input_specs, args):
+            shape = tuple(arg.shape)
+            ranges = [p[spec["name"]] for p in self.profiles if spec["name"] in p]
+            if ranges:
+                fits = any(len(shape) == len(lo) and all(a <= d <= b for a, d, b in zip(lo, shape, hi))
+                           for lo, _, hi in ranges)
+                allowed = " or ".join(f"{tuple(lo)}..{tuple(hi)}" for lo, _, hi in ranges)
+            else:
+                expected = tuple(spec["shape"])
+                fits = len(shape) == len(expected) and all(e in (-1, d) for e, d in zip(expected, shape))
+                allowed = str(expected)
+            if not fits:
+                raise ValueError(f"engine {self.key[:12]} input {spec['name']}: shape {shape} is outside the "
+                                 f"shapes it was built for ({allowed})")
 
     # -- GPU execution ----------------------------------------------------------------------
     def _load(self) -> None:

@@ -59,10 +59,20 @@ def call_by_name(model: torch.nn.Module, inputs: list[Input]) -> bool:
     return names != positional and all(n in {p.name for p in params} for n in names)
 
 
+def _trace_shape(spec: Input, which: str) -> tuple[int, ...]:
+    """The example shape to trace with. A dynamic dim is never traced at size 1: torch.export would
+    specialize it to the constant 1 (so `opt` equal to a `min` of 1 must not reach the tracer)."""
+    shape = list(spec.shape_at(which))
+    for d in spec.dynamic_dims():
+        if shape[d] == 1:
+            shape[d] = 2
+    return tuple(shape)
+
+
 def trace(model: torch.nn.Module, inputs: Sequence[Any], *, which: str = "opt") -> torch.export.ExportedProgram:
     """Export `model` for `inputs` (Input or tensors); dynamic dims come from the shape ranges."""
     specs = as_inputs(inputs)
-    examples = [i.random(i.shape_at(which)) if not isinstance(t, torch.Tensor) else t
+    examples = [i.random(_trace_shape(i, which)) if not isinstance(t, torch.Tensor) else t
                 for i, t in zip(specs, inputs)]
     dims = _dims(specs)
     dynamic = any(dims)
@@ -82,11 +92,35 @@ def trace(model: torch.nn.Module, inputs: Sequence[Any], *, which: str = "opt") 
 def _export_message(exc: Exception, specs: list[Input]) -> str:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
-    if "Constraints violated" in text or "dynamic" in text.lower() and "Dim" in text:
-        suggestions = [line.strip() for line in text.splitlines() if "Dim(" in line or "must be" in line]
-        detail = "; ".join(suggestions[:6]) or first
-        return f"torch.export found constraints on the dynamic dims: {detail}"
+    if "Constraints violated" in text:
+        return "torch.export found that the model constrains the dynamic dims:\n  " + "\n  ".join(
+            _constraint_lines(text, specs))
     if "data-dependent" in text.lower() or "GuardOnDataDependent" in type(exc).__name__:
         return ("torch.export cannot trace the model: its control flow depends on tensor values "
                 f"({first}). Rewrite the branch with torch.cond or make it shape-based.")
     return f"torch.export failed: {type(exc).__name__}: {first}"
+
+
+def _constraint_lines(text: str, specs: list[Input]) -> list[str]:
+    """torch.export's constraint report, in recipe terms (inputs, dims and [dims] names)."""
+    names = {}
+    for k, spec in enumerate(specs):
+        for d in spec.dynamic_dims():
+            auto = f"{_ident(spec.name or f'input{k}')}_dim{d}"
+            names[spec.dim_names.get(d) or auto] = f"input {spec.name} dim {d}" + (
+                f" ('{spec.dim_names[d]}')" if d in spec.dim_names else "")
+
+    def recipe_terms(line: str) -> str:
+        line = re.sub(r"(\w+) = L\['\w+'\]\.size\(\)\[\d+\]", r"\1", line)  # "b = L['y'].size()[0]" -> "b"
+        line = re.sub(r"L\['(\w+)'\]\.size\(\)\[(\d+)\]", r"input \1 dim \2", line)
+        line = re.sub(r"\s*If you're using mark_dynamic.*$", "", line)
+        line = re.sub(r"Dim\('(\w+)'(?:, )?([^)]*)\)", lambda m: f"range {m.group(2) or 'unbounded'}", line)
+        for name, where in sorted(names.items(), key=lambda kv: -len(kv[0])):
+            line = re.sub(rf"(?<![\w'])({re.escape(name)})(?![\w'])", where, line)
+        return line.replace("your code specialized it", "the model specializes it")
+
+    lines = [recipe_terms(l.strip()[2:]) for l in text.splitlines() if l.strip().startswith("- ")]
+    fixes = text.split("Suggested fixes:", 1)[1].strip().split("\n\n")[0].splitlines() if "Suggested fixes:" in text \
+        else []
+    lines += [f"suggested: {recipe_terms(f.strip())}" for f in fixes if f.strip()]
+    return lines or [text.splitlines()[0]]
