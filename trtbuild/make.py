@@ -29,6 +29,8 @@ class RecipeResult:
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     exit_code: int = 0
+    reason: str | None = None  # why it was (re)built, or what made it up to date
+    fast_path: bool = False
     verify: dict[str, Any] | None = None
     # in-process only (not reported): reused by `make --verify`
     model: Any = None
@@ -38,6 +40,7 @@ class RecipeResult:
         return {"name": self.name, "path": self.path, "status": self.status, "key": self.key,
                 "seconds": round(self.seconds, 3), "out_dir": self.out_dir, "segments": self.segments,
                 "timings": {k: round(v, 3) for k, v in self.timings.items()}, "error": self.error,
+                "reason": self.reason, "fast_path": self.fast_path,
                 **({"verify": self.verify} if self.verify is not None else {})}
 
 
@@ -59,12 +62,24 @@ def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
 
 
 def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
-                progress: Callable[[str], None] | None = None) -> RecipeResult:
+                progress: Callable[[str], None] | None = None, fast_path: bool = True) -> RecipeResult:
     """Build one recipe. Expected failures come back as a failed result, never as a traceback."""
+    from .stamp import stamp_document, up_to_date
+
     result = RecipeResult(recipe.display_name, str(recipe.path))
     start = time.perf_counter()
     try:
-        _make(recipe, store, out_root, progress, result)
+        out_dir = output_dir(recipe, out_root)
+        result.out_dir = str(out_dir)
+        record = up_to_date(recipe, store, out_dir) if fast_path and store is not None else None
+        if record is not None:
+            result.status, result.key, result.fast_path = "cached", record["recipe_key"], True
+            result.segments = [dict(s, cache="hit" if s["kind"] == "tensorrt" else None, build_seconds=0.0)
+                               for s in record["segments"]]
+            result.reason = "up to date: recipe, weights, sources and versions unchanged since the last build"
+            return result
+        stamp = stamp_document(recipe, store, out_dir) if store is not None else None
+        _make(recipe, store, out_dir, progress, result, stamp)
     except TrtbuildError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
     finally:
@@ -72,11 +87,13 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
     return result
 
 
-def _make(recipe: Recipe, store: Any, out_root: str | None, progress: Any, result: RecipeResult) -> None:
+def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: RecipeResult, stamp: Any) -> None:
     from .assembly.artifacts import describe_module, write_artifacts
     from .cache.key import key_of, program_weights, recipe_key_doc
     from .engine.backend import get_backend
+    from .explain import diff_key_docs, last_key_doc
     from .pipeline import Target, Timings, compile_program
+    from .stamp import record_stamp
 
     timings = Timings(progress)
     with timings.stage("export"):
@@ -87,25 +104,52 @@ def _make(recipe: Recipe, store: Any, out_root: str | None, progress: Any, resul
     weights = program_weights(program)
     doc = recipe_key_doc(program, inputs, settings, target.backend, target.describe(), weights)
     result.key = key = key_of(doc)
-    out_dir = output_dir(recipe, out_root)
-    result.out_dir = str(out_dir)
+    previous = last_key_doc(out_dir)
     cached = _cached_build(store, key)
     if cached is not None:
         manifest, files = cached
         result.status = "cached"
+        result.reason = "engine key found in the cache"
         result.segments = [dict(s, cache="hit" if s.get("kind") == "tensorrt" else None, build_seconds=0.0)
                            for s in manifest["report"]]
     else:
         compiled = compile_program(program, inputs, settings, target, store=store,
-                                   weight_digests=weights[0], timings=timings)
+                                   weight_digests=weights, timings=timings)
         result.segments = [s.report() for s in compiled.segments]
         meta = {"name": recipe.display_name, "key": key, "key_doc": doc, "trtbuild": __version__, "report": _stable_report(result.segments)}
         manifest, files = describe_module(compiled.module, compiled.segments, meta)
         _store_build(store, key, manifest, files)
         result.status = "built"
+        result.reason = "; ".join(diff_key_docs(previous, doc)) or "not in the cache"
     with timings.stage("write"):
         write_artifacts(out_dir, manifest, files)
     result.timings = timings.seconds
+    if store is not None:
+        record_stamp(recipe, store, out_dir, stamp, result, {path: len(data) for path, data in files.items()})
+
+
+def check_recipe(recipe: Recipe, store: Any, out_root: str | None, fast_path: bool = True) -> dict[str, Any]:
+    """Would `make` build this recipe? Exports and hashes when the stamp cannot tell; builds nothing."""
+    from .cache.key import key_of, recipe_key_doc
+    from .engine.backend import get_backend
+    from .explain import diff_key_docs, last_key_doc
+    from .pipeline import Target
+    from .stamp import up_to_date
+
+    out_dir = output_dir(recipe, out_root)
+    report = {"name": recipe.display_name, "path": str(recipe.path), "out_dir": str(out_dir)}
+    if fast_path and up_to_date(recipe, store, out_dir) is not None:
+        return dict(report, status="up-to-date", reason="stamp unchanged")
+    _, program = export_recipe(recipe)
+    target = Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
+    doc = recipe_key_doc(program, recipe.compile_inputs(), recipe.settings, target.backend, target.describe())
+    key = key_of(doc)
+    previous = last_key_doc(out_dir)
+    if previous is not None and key_of(previous) == key:
+        return dict(report, status="up-to-date", key=key, reason="key unchanged")
+    if store.get_meta("recipe", key) is not None:
+        return dict(report, status="would build", key=key, reason="engine cached; output dir out of date")
+    return dict(report, status="would build", key=key, reason="; ".join(diff_key_docs(previous, doc)))
 
 
 def _stable_report(segments: list[dict]) -> list[dict]:

@@ -52,7 +52,8 @@ def _meta(node: torch.fx.Node) -> Any:
 
 
 def describe_graph(graph: torch.fx.Graph, weight_digest: dict[str, str]) -> list[Any]:
-    """One entry per node; weights (get_attr or lifted placeholders) by digest, not by name."""
+    """One entry per node; a weight node (get_attr or lifted placeholder) is described by the
+    reference given in `weight_digest` (its name for the recipe graph, its digest for a segment)."""
     index = {n: i for i, n in enumerate(graph.nodes)}
     nodes = []
     for node in graph.nodes:
@@ -65,26 +66,28 @@ def describe_graph(graph: torch.fx.Graph, weight_digest: dict[str, str]) -> list
     return nodes
 
 
-def program_weights(program: torch.export.ExportedProgram) -> tuple[dict[str, str], dict[str, str]]:
-    """Digest every lifted tensor; return (by weight name, by placeholder name)."""
+def program_weights(program: torch.export.ExportedProgram) -> dict[str, str]:
+    """Digest of every lifted tensor (parameters, buffers, constants), by its name in the model."""
     tensors = {}
-    placeholder_of = {}
-    for spec in program.graph_signature.input_specs:
-        if spec.target is None or not hasattr(spec.arg, "name"):
-            continue
-        source = program.state_dict if spec.target in program.state_dict else program.constants
-        tensor = source.get(spec.target)
+    for target in _placeholder_targets(program).values():
+        source = program.state_dict if target in program.state_dict else program.constants
+        tensor = source.get(target)
         if isinstance(tensor, torch.Tensor):
-            tensors[spec.target] = tensor
-            placeholder_of[spec.arg.name] = spec.target
-    by_name = digest_tensors(tensors.items())
-    return by_name, {ph: by_name[target] for ph, target in placeholder_of.items()}
+            tensors[target] = tensor
+    return digest_tensors(tensors.items())
+
+
+def _placeholder_targets(program: torch.export.ExportedProgram) -> dict[str, str]:
+    return {spec.arg.name: spec.target for spec in program.graph_signature.input_specs
+            if spec.target is not None and hasattr(spec.arg, "name")}
 
 
 def recipe_key_doc(program: torch.export.ExportedProgram, inputs: list, settings: Any, backend: Any,
                    target: dict, weights: dict[str, str] | None = None) -> dict[str, Any]:
-    by_name, by_placeholder = program_weights(program) if weights is None else weights
-    graph = describe_graph(program.graph, by_placeholder)
+    by_name = program_weights(program) if weights is None else weights
+    # Structure only: weights enter by name here and by value in "weights", so explain can tell them apart.
+    names = {ph: f"param:{target}" for ph, target in _placeholder_targets(program).items()}
+    graph = describe_graph(program.graph, names)
     return {
         "format": KEY_FORMAT,
         "trtbuild": __version__,

@@ -1,7 +1,43 @@
-"""placeholder"""
+"""`trtbuild explain RECIPE`: the components of the key, and what changed since the last build."""
+
+from __future__ import annotations
+
 import click
 
+from .output import emit_json, out
 
-@click.command("explain", hidden=True)
-def command() -> int:
-    raise click.ClickException("not yet")
+
+@click.command("explain")
+@click.argument("recipe")
+@click.option("--out-dir", help="Compare with the build in OUT_DIR/<name> instead of the recipe's [output] dir.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def command(recipe: str, out_dir: str | None, as_json: bool) -> int:
+    """Show RECIPE's key components and which ones changed since its last build (exports the model)."""
+    from ..cache.key import key_of, recipe_key_doc
+    from ..engine.backend import get_backend
+    from ..explain import components, diff_key_docs, last_key_doc
+    from ..make import export_recipe, output_dir
+    from ..pipeline import Target
+    from ..recipe import load_recipe
+
+    loaded = load_recipe(recipe)
+    _, program = export_recipe(loaded)
+    target = Target(get_backend(loaded.target.backend), tuple(loaded.target.compute_capabilities))
+    doc = recipe_key_doc(program, loaded.compile_inputs(), loaded.settings, target.backend, target.describe())
+    previous = last_key_doc(output_dir(loaded, out_dir))
+    changes = diff_key_docs(previous, doc)
+    report = {"name": loaded.display_name, "key": key_of(doc), "last_key": key_of(previous) if previous else None,
+              "components": components(doc), "changes": [] if previous and key_of(previous) == key_of(doc) else changes}
+    if as_json:
+        emit_json(report)
+        return 0
+    out.print(f"[bold]{report['name']}[/]  key {report['key']}")
+    for field, value in report["components"].items():
+        out.print(f"  {field}: {value}", soft_wrap=True, markup=False)
+    if not report["changes"]:
+        out.print("unchanged since the last build")
+    else:
+        out.print("changes since the last build:")
+        for line in report["changes"]:
+            out.print(f"  {line}", markup=False, soft_wrap=True)
+    return 0

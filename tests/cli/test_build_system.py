@@ -1,0 +1,153 @@
+"""Incremental, explainable rebuilds: fast path, explain, --check, --shard, per-segment reuse."""
+
+import json
+import subprocess
+import sys
+
+import torch
+from safetensors.torch import save_file
+
+from tests.conftest import run_cli, write_recipe
+from tests.fixtures.tiny_models import ConvNet
+
+WEIGHTED = """
+[model]
+factory = "tiny_models:convnet"
+weights = "{weights}"
+[[inputs]]
+name = "x"
+shape = [1, 3, 7, 7]
+[settings]
+min_block_size = 1
+"""
+
+MIXED = """
+[model]
+factory = "tiny_models:with_unsupported"
+[[inputs]]
+name = "x"
+shape = [2, 8]
+[settings]
+min_block_size = 2
+torch_executed_ops = {ops}
+"""
+
+
+def make(cwd, *args):
+    proc = run_cli("make", "--json", *args, cwd=cwd)
+    assert proc.stdout, proc.stderr
+    return proc, {r["name"]: r for r in json.loads(proc.stdout)["recipes"]}
+
+
+def save_weights(path, seed, bump=None):
+    torch.manual_seed(seed)
+    state = ConvNet().state_dict()
+    if bump:
+        state[bump] = state[bump] + 1
+    save_file(state, str(path))
+
+
+def test_changed_weights_rebuild_only_that_recipe_and_explain_names_tensors(recipe_dir):
+    save_weights(recipe_dir / "a.safetensors", 1)
+    save_weights(recipe_dir / "b.safetensors", 2)
+    write_recipe(recipe_dir, "a", WEIGHTED.format(weights="a.safetensors"))
+    write_recipe(recipe_dir, "b", WEIGHTED.format(weights="b.safetensors"))
+    _, first = make(recipe_dir, "a.toml", "b.toml")
+    assert {r["status"] for r in first.values()} == {"built"}
+    save_weights(recipe_dir / "b.safetensors", 2, bump="fc.bias")
+    _, second = make(recipe_dir, "a.toml", "b.toml")
+    assert second["a"]["status"] == "cached" and second["a"]["fast_path"]
+    assert second["b"]["status"] == "built" and "1 tensor changed (fc.bias)" in second["b"]["reason"]
+    save_weights(recipe_dir / "b.safetensors", 2, bump="conv.weight")
+    proc = run_cli("explain", "b.toml", "--json", cwd=recipe_dir)
+    report = json.loads(proc.stdout)
+    assert report["changes"] == ["weights: 2 tensors changed (conv.weight, fc.bias)"]
+    assert report["components"]["weights"]["tensors"] == 9  # conv 2, batch norm 5, fc 2
+
+
+def test_torch_executed_ops_change_rebuilds_only_changed_segments(recipe_dir):
+    write_recipe(recipe_dir, "mixed", MIXED.format(ops="[]"))
+    _, first = make(recipe_dir, "mixed.toml")
+    assert [s["kind"] for s in first["mixed"]["segments"]] == ["tensorrt", "torch", "tensorrt"]
+    write_recipe(recipe_dir, "mixed", MIXED.format(ops='["aten.tanh.default"]'))
+    _, second = make(recipe_dir, "mixed.toml")
+    segs = second["mixed"]["segments"]
+    assert [s["kind"] for s in segs] == ["tensorrt", "torch", "tensorrt", "torch"]
+    assert [s["cache"] for s in segs if s["kind"] == "tensorrt"] == ["hit", "miss"]
+    assert "settings.torch_executed_ops: [] -> [\"aten.tanh.default\"]" in second["mixed"]["reason"]
+
+
+NO_TORCH = """
+import sys
+from trtbuild.cli.main import main
+try:
+    main(["make", "tiny.toml", "--json"])
+except SystemExit as exit:
+    print("exit", exit.code, "torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def test_noop_make_does_not_import_torch(recipe_dir):
+    write_recipe(recipe_dir, "tiny", WEIGHTED.replace('weights = "{weights}"\n', ""))
+    make(recipe_dir, "tiny.toml")
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH], cwd=recipe_dir, capture_output=True, text=True)
+    assert "exit 0 False" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["recipes"][0]["fast_path"] is True
+
+
+def test_editing_the_factory_source_invalidates_the_fast_path(recipe_dir):
+    write_recipe(recipe_dir, "tiny", WEIGHTED.replace('weights = "{weights}"\n', ""))
+    make(recipe_dir, "tiny.toml")
+    assert make(recipe_dir, "tiny.toml")[1]["tiny"]["fast_path"]
+    source = recipe_dir / "tiny_models.py"
+    source.write_text(source.read_text() + "\n# an edit\n")
+    _, result = make(recipe_dir, "tiny.toml")
+    assert not result["tiny"]["fast_path"] and result["tiny"]["status"] == "cached"  # same graph: engine reused
+
+
+def test_upgrading_the_factory_package_invalidates_the_fast_path(recipe_dir):
+    package = recipe_dir / "fakepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from tiny_models import convnet\n")
+    info = recipe_dir / "fakepkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.0\n")
+    write_recipe(recipe_dir, "pkg", WEIGHTED.replace('weights = "{weights}"\n', "").replace(
+        "tiny_models:convnet", "fakepkg:convnet"))
+    env = {"PYTHONPATH": str(recipe_dir)}
+    run = lambda: json.loads(run_cli("make", "--json", "pkg.toml", cwd=recipe_dir, env=env).stdout)["recipes"][0]
+    run()
+    assert run()["fast_path"]
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.1\n")
+    assert not run()["fast_path"]
+
+
+def test_check_exit_codes(recipe_dir):
+    write_recipe(recipe_dir, "tiny", WEIGHTED.replace('weights = "{weights}"\n', ""))
+    proc = run_cli("make", "--check", "tiny.toml", cwd=recipe_dir)
+    assert proc.returncode == 3 and "tiny: would build" in proc.stdout
+    assert not (recipe_dir / "build").exists()
+    make(recipe_dir, "tiny.toml")
+    proc = run_cli("make", "--check", "tiny.toml", cwd=recipe_dir)
+    assert proc.returncode == 0 and "tiny: up-to-date" in proc.stdout
+    proc = run_cli("make", "--check", "--no-fast-path", "tiny.toml", cwd=recipe_dir)
+    assert proc.returncode == 0 and "key unchanged" in proc.stdout
+
+
+def test_shards_cover_every_recipe_exactly_once():
+    from pathlib import Path
+
+    from trtbuild.cli.make_cmd import select_shard
+
+    paths = [Path(f"r{i:02d}.toml") for i in range(11)]
+    for total in (1, 2, 3, 4, 11, 13):
+        shards = [select_shard(paths, (i, total)) for i in range(1, total + 1)]
+        flat = [p for shard in shards for p in shard]
+        assert sorted(flat) == sorted(paths) and len(flat) == len(paths)
+        assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def test_bad_shard_is_an_input_error(recipe_dir):
+    write_recipe(recipe_dir, "tiny", WEIGHTED.replace('weights = "{weights}"\n', ""))
+    proc = run_cli("make", "--shard", "3/2", "tiny.toml", cwd=recipe_dir)
+    assert proc.returncode == 2 and "expected I/N" in proc.stderr
