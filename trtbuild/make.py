@@ -30,6 +30,7 @@ class RecipeResult:
     error: str | None = None
     exit_code: int = 0
     reason: str | None = None  # why it was (re)built, or what made it up to date
+    precision: str | None = None
     fast_path: bool = False
     verify: dict[str, Any] | None = None
     # in-process only (not reported): reused by `make --verify`
@@ -38,6 +39,7 @@ class RecipeResult:
 
     def report(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "status": self.status, "key": self.key,
+                "precision": self.precision,
                 "seconds": round(self.seconds, 3), "out_dir": self.out_dir, "segments": self.segments,
                 "timings": {k: round(v, 3) for k, v in self.timings.items()}, "error": self.error,
                 "reason": self.reason, "fast_path": self.fast_path,
@@ -66,7 +68,7 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
     """Build one recipe. Expected failures come back as a failed result, never as a traceback."""
     from .stamp import stamp_document, up_to_date
 
-    result = RecipeResult(recipe.display_name, str(recipe.path))
+    result = RecipeResult(recipe.display_name, str(recipe.path), precision=recipe.settings.lowest_float())
     start = time.perf_counter()
     try:
         out_dir = output_dir(recipe, out_root)
@@ -198,3 +200,41 @@ def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) 
                            seed=recipe.verify.seed, by_name=by_name)
     return {"name": recipe.display_name, "ok": all(c.ok for c in checks), "precision": settings.lowest_float(),
             "rtol": rtol, "atol": atol, "checks": [c.report() for c in checks]}
+
+
+def plan_recipe(recipe: Recipe) -> dict[str, Any]:
+    """What `make` would build, without converting or building: export, lower and partition only.
+
+    Each segment lists its ops in execution order; a torch segment also says, for every op, why it is
+    not in TensorRT and where the model makes it.
+    """
+    import operator
+
+    from .lowering import lower
+    from .partitioning import partition
+    from .settings import op_name
+
+    _, program = export_recipe(recipe)
+    part = partition(lower(program, recipe.settings), recipe.settings)
+    segments = []
+    for segment in part.segments:
+        graph = part.submodule(segment).graph
+        ops = [op_name(n.target) for n in graph.nodes if n.op == "call_function" and n.target is not operator.getitem]
+        segments.append({"name": segment.name, "kind": segment.kind, "ops": ops,
+                         "fallbacks": [f.describe() for f in segment.fallbacks]})
+    return {"name": recipe.display_name, "segments": segments}
+
+
+def format_plan(plan: dict[str, Any]) -> str:
+    """A plan as text: one line per segment (op counts), one line per op left to torch."""
+    from collections import Counter
+
+    segments = plan["segments"]
+    trt = sum(s["kind"] == "tensorrt" for s in segments)
+    lines = [f"{plan['name']}: {trt} TensorRT segment(s), {len(segments) - trt} torch segment(s)"]
+    for s in segments:
+        counts = ", ".join(f"{op} x{n}" for op, n in Counter(s["ops"]).most_common())
+        lines.append(f"  {s['name']} ({s['kind']}, {len(s['ops'])} ops): {counts}")
+        for f in s["fallbacks"]:
+            lines.append(f"    {f['node']} ({f['op']}): {f['reason']}" + (f" at {f['source']}" if f["source"] else ""))
+    return "\n".join(lines)

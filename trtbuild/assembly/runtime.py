@@ -107,7 +107,8 @@ class TRTEngineModule(torch.nn.Module):
 
         net = convert_segment(self.segment, get_backend(self.flavour), self.settings)
         feeds = {spec.name: arg.to(spec.dtype) for spec, arg in zip(net.inputs, args)}
-        results = evaluate(net.network, feeds, trt=get_backend(self.flavour).trt)
+        results = evaluate(net.network, feeds, trt=get_backend(self.flavour).trt,
+                           weights=net.context.reference_weights)
         return tuple(results[spec.name] for spec in net.outputs)
 
 

@@ -32,7 +32,8 @@ def human_bytes(n: int) -> str:
 
 def make_table(results: list[dict[str, Any]]) -> Table:
     table = Table(title=None, show_lines=False)
-    for col, justify in (("recipe", "left"), ("status", "left"), ("segments", "left"), ("cache", "left"),
+    for col, justify in (("recipe", "left"), ("status", "left"), ("precision", "left"), ("segments", "left"),
+                         ("cache", "left"),
                          ("build s", "right"), ("total s", "right"), ("engine", "right")):
         table.add_column(col, justify=justify, no_wrap=True)
     colors = {"built": "green", "cached": "cyan", "failed": "red", "up-to-date": "cyan", "would build": "yellow"}
@@ -43,7 +44,7 @@ def make_table(results: list[dict[str, Any]]) -> Table:
         hits = sum(1 for s in trt if s.get("cache") == "hit")
         status = r["status"]
         table.add_row(
-            r["name"], f"[{colors.get(status, 'white')}]{status}[/]",
+            r["name"], f"[{colors.get(status, 'white')}]{status}[/]", r.get("precision") or "-",
             f"{len(trt)} trt / {n_torch} torch" if segs else "-",
             f"{hits}/{len(trt)} hit" if trt else "-",
             f"{sum(s.get('build_seconds') or 0 for s in trt):.2f}",

@@ -71,6 +71,10 @@ class ConversionContext:
         self._constants: dict[int, Any] = {}
         self._layer_count = 0
         self._layers_of_node: list[Any] = []
+        # bf16 weights cannot be read back from a network: the reference evaluator gets them here,
+        # keyed "<layer name>" (constants) or "<layer name>:<role>" (e.g. a conv's kernel)
+        self.reference_weights: dict[str, torch.Tensor] = {}
+        self._pending_weights: list[tuple[str, torch.Tensor]] = []
 
     # -- dtypes -----------------------------------------------------------------------------
     def trt_dtype(self, dtype: torch.dtype) -> Any:
@@ -97,6 +101,9 @@ class ConversionContext:
         layer.name = f"{node_name}/{self._layer_count}"
         layer.metadata = node_name
         self._layers_of_node.append(layer)
+        for role, tensor in self._pending_weights:
+            self.reference_weights[f"{layer.name}:{role}"] = tensor
+        self._pending_weights = []
         return layer
 
     def out(self, layer: Any, index: int = 0) -> Any:
@@ -140,6 +147,8 @@ class ConversionContext:
         else:
             weights = self.trt.Weights(array)
         result = self.out(self.network.add_constant(tuple(array.shape), weights))
+        if array.dtype == np.int16 and isinstance(value, torch.Tensor) and tensor.dtype == torch.bfloat16:
+            self.reference_weights[self._layers_of_node[-1].name] = tensor
         if key is not None and dtype is None:
             self._constants[key] = result
             self.keepalive.append(value)
@@ -151,11 +160,14 @@ class ConversionContext:
             return tensor.contiguous().view(torch.int16).numpy()
         return tensor.contiguous().numpy()
 
-    def weights(self, tensor: torch.Tensor) -> Any:
-        """`trt.Weights` over a torch tensor's bytes, kept alive until the build is done."""
+    def weights(self, tensor: torch.Tensor, role: str) -> Any:
+        """`trt.Weights` over a torch tensor's bytes, kept alive until the build is done.
+
+        `role` names the attribute the next added layer uses them for ("kernel", "bias", ...)."""
         array = np.require(self._to_numpy(tensor.detach().cpu()), requirements="C")
         self.keepalive.append(array)
         if tensor.dtype == torch.bfloat16:
+            self._pending_weights.append((role, tensor.detach().cpu()))
             return self.trt.Weights(self.trt.DataType.BF16, array.ctypes.data, array.size)
         return self.trt.Weights(array)
 

@@ -12,15 +12,20 @@ import torch.fx
 
 from ..settings import CompileSettings
 from .decompose import decompose
-from .passes import fold_constants, remove_noops, split_shared_constants
+from .passes import fold_constants, record_output_dtypes, remove_noops, split_shared_constants
+from .precision import apply_precision
+from .truncate import truncate_wide_types
 from .unlift import unlift
 
 Pass = Callable[[torch.fx.GraphModule, CompileSettings], torch.fx.GraphModule]
 
 PASSES: tuple[Pass, ...] = (
+    record_output_dtypes,
     remove_noops,
     fold_constants,
     split_shared_constants,
+    truncate_wide_types,
+    apply_precision,
 )
 
 

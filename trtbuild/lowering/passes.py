@@ -88,7 +88,8 @@ def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphMod
 
 def _value(gm: torch.fx.GraphModule, node: torch.fx.Node, values: dict) -> torch.Tensor:
     if node in values:
-        return values[node]
+        # remove_noops dropped the clones that made views contiguous (e.g. permute -> view of a bias table)
+        return values[node].contiguous()
     obj = gm
     for part in node.target.split("."):
         obj = getattr(obj, part)
@@ -105,4 +106,14 @@ def split_shared_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.
                 copy = gm.graph.get_attr(node.target)
             copy.meta = dict(node.meta)
             user.replace_input_with(node, copy)
+    return gm
+
+
+def record_output_dtypes(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
+    """Remember the model's output dtypes: passes that change dtypes inside restore them at the end."""
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    results = output.args[0]
+    flat = list(results) if isinstance(results, (tuple, list)) else [results]
+    output.meta["trtbuild_dtypes"] = [getattr(n.meta.get("val"), "dtype", None) if isinstance(n, torch.fx.Node)
+                                      else None for n in flat]
     return gm

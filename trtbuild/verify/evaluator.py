@@ -153,6 +153,8 @@ class _Evaluation:
             return None
         if hasattr(value, "__array_interface__"):
             return torch.from_numpy(value.copy()).flatten() if value.size else None
+        if getattr(value, "size", None) == 0:  # empty opaque weights (e.g. a bf16 conv without bias)
+            return None
         key = key or f"{layer.name}:{attr}"
         if key not in self.weights:
             dtype = getattr(value, "dtype", None)

@@ -27,8 +27,8 @@ def convolution(ctx, node, input, weight, bias, stride, padding, dilation, trans
         weight = weight.unsqueeze(-1)
         stride, padding, dilation = [*stride, 1], [*padding, 0], [*dilation, 1]
     kernel = tuple(weight.shape[2:])
-    w = ctx.weights(weight)
-    b = ctx.weights(bias) if bias is not None else ctx.trt.Weights(ctx.trt_dtype(weight.dtype))
+    w = ctx.weights(weight, "kernel")
+    b = ctx.weights(bias, "bias") if bias is not None else ctx.trt.Weights(ctx.trt_dtype(weight.dtype))
     if transposed:
         out_channels = weight.shape[1] * groups
         layer = ctx.network.add_deconvolution_nd(input, out_channels, kernel, w, b)
