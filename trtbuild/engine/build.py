@@ -26,8 +26,9 @@ def _progress_monitor(trt: Any, report: Callable[[str], None]) -> Any:
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
 
-        def phase_start(self, parent, name, num_steps):
-            report(name)
+        def phase_start(self, phase, parent, num_steps):
+            if parent in (None, "Building engine"):  # the first two levels; deeper ones flood a log
+                report(phase)
 
         def step_complete(self, name, step):
             return True  # never cancel
