@@ -90,14 +90,18 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
 
 
 def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: RecipeResult, stamp: Any) -> None:
-    from .assembly.artifacts import describe_module, write_artifacts
-    from .cache.key import key_of, program_weights, recipe_key_doc
-    from .engine.backend import get_backend
-    from .explain import diff_key_docs, last_key_doc
-    from .pipeline import Target, Timings, compile_program
-    from .stamp import record_stamp
+    from .timing import Timings
 
     timings = Timings(progress)
+    with timings.stage("import"):  # torch and TensorRT load once per process; report it apart from export
+        from .assembly.artifacts import describe_module, write_artifacts
+        from .cache.key import key_of, program_weights, recipe_key_doc
+        from .engine.backend import get_backend
+        from .explain import diff_key_docs, last_key_doc
+        from .pipeline import Target, compile_program
+        from .stamp import record_stamp
+
+        get_backend(recipe.target.backend)
     with timings.stage("export"):
         result.model, program = export_recipe(recipe)
     result.program = program

@@ -6,10 +6,8 @@ segment in the store (when one is given), so a change confined to one segment re
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 import torch.fx
@@ -23,9 +21,7 @@ from .engine.build import build_engine
 from .lowering import lower
 from .partitioning import Partition, Segment, partition
 from .profiles import segment_profiles
-
-STAGES = ("export", "lower", "partition", "convert", "build", "write")
-
+from .timing import Timings
 
 @dataclass
 class SegmentResult:
@@ -53,21 +49,6 @@ class Compiled:
     module: torch.fx.GraphModule
     segments: list[SegmentResult]
     timings: dict[str, float]
-
-
-class Timings:
-    def __init__(self, progress: Callable[[str], None] | None = None):
-        self.seconds: dict[str, float] = {}
-        self.progress = progress or (lambda stage: None)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self.progress(name)
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 @dataclass(frozen=True)
