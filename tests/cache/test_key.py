@@ -63,3 +63,28 @@ def test_unchanged_model_has_the_same_key_across_processes():
     keys = {subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True,
                            cwd=str(__import__("tests").__path__[0] + "/..")).stdout.strip() for _ in range(2)}
     assert len(keys) == 1 and key(seeded()) in keys
+
+
+SEGMENT_KEYS = """
+import torch
+from trtbuild.engine.backend import get_backend
+from trtbuild.export.trace import as_inputs
+from trtbuild.pipeline import Target, compile_program
+from trtbuild.settings import CompileSettings
+from tests.fixtures.tiny_models import Branchy
+torch.manual_seed(0)
+x = torch.randn(1, 3, 8, 8)
+program = torch.export.export(Branchy().eval(), (x,))
+compiled = compile_program(program, as_inputs([x]), CompileSettings(min_block_size=1), Target(get_backend()))
+print([s.key for s in compiled.segments])
+"""
+
+
+def test_segment_keys_do_not_depend_on_hash_seed():
+    import os
+
+    root = str(__import__("tests").__path__[0] + "/..")
+    keys = {subprocess.run([sys.executable, "-c", SEGMENT_KEYS], capture_output=True, text=True, check=True,
+                           cwd=root, env=dict(os.environ, PYTHONHASHSEED=seed)).stdout.strip()
+            for seed in ("1", "2", "3")}
+    assert len(keys) == 1

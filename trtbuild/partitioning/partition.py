@@ -54,14 +54,16 @@ def _is_compute(node: torch.fx.Node) -> bool:
     return node.op == "call_function" and node.target is not operator.getitem
 
 
-def _with_constants(nodes: set[torch.fx.Node]) -> dict[torch.fx.Node, None]:
-    """Add the get_attr nodes that only this partition uses (their weights move into it)."""
-    result = dict.fromkeys(nodes)
+def _with_constants(nodes: set[torch.fx.Node], order: dict[torch.fx.Node, int]) -> dict[torch.fx.Node, None]:
+    """The partition in graph order, plus the get_attr nodes only it uses (their weights move into it).
+
+    Graph order, not set order: the fused segment's node order must not depend on PYTHONHASHSEED,
+    or the same segment would get a different key in every process."""
+    members = set(nodes)
     for node in nodes:
-        for arg in node.all_input_nodes:
-            if arg.op == "get_attr" and all(u in nodes for u in arg.users):
-                result[arg] = None
-    return result
+        members.update(arg for arg in node.all_input_nodes
+                       if arg.op == "get_attr" and all(u in nodes for u in arg.users))
+    return dict.fromkeys(sorted(members, key=order.__getitem__))
 
 
 def partition(gm: torch.fx.GraphModule, settings: CompileSettings) -> Partition:
@@ -83,10 +85,12 @@ def partition(gm: torch.fx.GraphModule, settings: CompileSettings) -> Partition:
         _require_full(gm, fallbacks)
     described = {n.name: Fallback(n.name, op_name(n.target), r, source_location(n)) for n, r in fallbacks.items()}
     ops_of = {}
-    _fuse(gm, [_with_constants(b) for b in _topo_order(gm, trt_blocks)], "trt_tmp_", ops_of)
+    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    _fuse(gm, [_with_constants(b, order) for b in _topo_order(order, trt_blocks)], "trt_tmp_", ops_of)
     torch_blocks = CapabilityBasedPartitioner(gm, TorchRemainder(), allows_single_node_partition=True)
     blocks = [set(p.nodes) for p in torch_blocks.propose_partitions()]
-    _fuse(gm, [_with_constants(b) for b in _topo_order(gm, blocks)], "torch_tmp_", ops_of)
+    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    _fuse(gm, [_with_constants(b, order) for b in _topo_order(order, blocks)], "torch_tmp_", ops_of)
     segments = _name_segments(gm, ops_of, described)
     gm.graph.lint()
     gm.recompile()
@@ -101,8 +105,7 @@ def _require_full(gm: torch.fx.GraphModule, fallbacks: dict) -> None:
                              + "\n  ".join(lines))
 
 
-def _topo_order(gm: torch.fx.GraphModule, blocks: list[set]) -> list[set]:
-    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+def _topo_order(order: dict[torch.fx.Node, int], blocks: list[set]) -> list[set]:
     return sorted(blocks, key=lambda b: min(order[n] for n in b))
 
 
