@@ -7,6 +7,7 @@ TRTBUILD_SKIP_SERVER_TESTS=1 says to skip them on purpose.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from trtbuild.cache.local import LocalStore
 from tests.conftest import FIXTURES, run_cli
 
 HMAC_SECRET = "team-secret-for-tests-0123456789"
@@ -178,6 +180,20 @@ def nginx(tmp_path_factory):
     server.stop()
 
 
+HMAC_ENV = {"TRTBUILD_CACHE_HMAC_KEY": HMAC_SECRET}
+
+
+@pytest.fixture(scope="session")
+def http_harness(nginx):
+    return HttpHarness(nginx, HMAC_ENV)
+
+
+@pytest.fixture(scope="session")
+def http_filled(http_harness, tmp_path_factory):
+    """CI has run `make --remote-write` (HMAC-signed) into the nginx namespace 'filled'."""
+    return fill(http_harness, tmp_path_factory.mktemp("http-fill"))
+
+
 # -- moto (S3) --------------------------------------------------------------------------------
 
 class Moto:
@@ -302,8 +318,8 @@ class Run:
         return f"Run(code={self.code}, stderr={self.stderr[-3000:]!r})"
 
 
-def make(folder: Path, cache: Path, env: dict, *extra: str) -> Run:
-    args = ["make", "r1.toml", "r2.toml", "--cache-dir", str(cache), "--out-dir", str(folder / "out"),
+def make(folder: Path, cache: Path, env: dict, *extra: str, recipes: tuple = ("r1", "r2")) -> Run:
+    args = ["make", *(f"{r}.toml" for r in recipes), "--cache-dir", str(cache), "--out-dir", str(folder / "out"),
             "--json", *extra]
     return Run(run_cli(*args, cwd=folder, env=env))
 
@@ -359,9 +375,14 @@ class Scenarios:
             # served by the remote: the server logged the download of the recipe entry and its blobs
             assert self.h.served(ns, f"recipe/{self.filled[name]['key']}")
             assert all(self.h.served(ns, f"blob/{d}") for d in self.filled[name]["blobs"])
-        # and the downloads were kept locally: a third run, offline, is still all cached
-        offline = make(folder, folder / "empty-cache", {"TRTBUILD_REMOTE_CACHE": ""})
-        assert offline.code == 0 and [r["status"] for r in offline.report["recipes"]] == ["cached", "cached"]
+        # and the verified downloads were kept in the local cache, for the next (offline) run
+        local = LocalStore(folder / "empty-cache")
+        try:
+            for name in ("r1", "r2"):
+                entry = local.get_meta("recipe", self.filled[name]["key"])
+                assert entry is not None and all(local.get_blob(d) is not None for d in entry["files"].values())
+        finally:
+            local.close()
 
     def tampered_and_forged_are_rejected(self) -> None:
         ns = self.namespace("tampered")
@@ -371,21 +392,20 @@ class Scenarios:
         data = bytearray(self.h.read(ns, blob))
         data[len(data) // 2] ^= 0x01
         self.h.write(ns, blob, bytes(data))
-        # (b) an attacker's engine, correctly content-addressed, behind forged r2 entries
+        # (b) an attacker's engine, correctly content-addressed, behind forged r2 entries:
+        # the recipe entry unsigned, the segment entry with its genuine signature over other content
         evil = b"not an engine: attacker bytes"
-        import hashlib
-
         evil_digest = hashlib.sha256(evil).hexdigest()
         self.h.write(ns, f"blob/{evil_digest}", evil)
-        seg_name = f"segment/{r2['segments'][0]}"
-        seg = json.loads(self.h.read(ns, seg_name))
-        seg.pop("signature")  # unsigned
-        seg["blob"] = evil_digest
-        self.h.write(ns, seg_name, json.dumps(seg).encode())
         rec_name = f"recipe/{r2['key']}"
         rec = json.loads(self.h.read(ns, rec_name))
-        rec["files"] = {path: evil_digest for path in rec["files"]}  # signature kept: no longer matches
+        rec.pop("signature")
+        rec["files"] = {path: evil_digest for path in rec["files"]}
         self.h.write(ns, rec_name, json.dumps(rec).encode())
+        seg_name = f"segment/{r2['segments'][0]}"
+        seg = json.loads(self.h.read(ns, seg_name))
+        seg["blob"] = evil_digest
+        self.h.write(ns, seg_name, json.dumps(seg).encode())
 
         before = {n: self.h.read(ns, n) for n in self.h.names(ns)}
         folder = self.workdir()
@@ -395,30 +415,32 @@ class Scenarios:
         # read-only by default: the local rebuilds were not uploaded over the bad entries
         assert {n: self.h.read(ns, n) for n in self.h.names(ns)} == before
         text = "\n".join(run.warnings)
-        assert f"{blob} rejected" in text and "do not match its SHA-256" in text, run
-        print(text)
-        assert f"{seg_name} rejected: it is unsigned" in text, run
-        assert f"{rec_name} rejected: its signature does not match" in text, run
-        assert len(run.warnings) == 3, run  # one per bad entry, none for the good ones
+        assert f"{blob} rejected: its bytes do not match its SHA-256" in text, run
+        assert f"{rec_name} rejected: it is unsigned" in text, run
+        expected = 2
+        if seg_name.split("/")[1] in [s["key"] for s in run.recipe("r2")["segments"]]:
+            # only when this run computed the same segment key as CI did (see the report)
+            assert f"{seg_name} rejected: its signature does not match" in text, run
+            expected = 3
+        assert len(run.warnings) == expected, run  # one per bad entry, none for the good ones
         for name in ("r1", "r2"):
             report = run.recipe(name)
             assert report["status"] == "built"
             assert all(s["cache"] == "miss" for s in report["segments"] if s["kind"] == "tensorrt")
-        from trtbuild.cache.local import LocalStore
-
         local = LocalStore(cache)
         try:
-            assert f"blob/{evil_digest}" not in set(local.names())
-            assert local.get_blob(r1["blobs"][0]) is None  # the tampered bytes never reached the cache
+            blobs = {n.split("/")[1]: local.raw(n) for n in local.names("blob")}
         finally:
             local.close()
+        assert evil_digest not in blobs
+        assert all(hashlib.sha256(data).hexdigest() == d for d, data in blobs.items())  # no tampered bytes
         engines = list((folder / "out").rglob("*.plan"))
         assert engines and all(p.read_bytes() != evil for p in engines)
 
     def down_before_run(self, env: dict) -> None:
         folder = self.workdir()
-        run = make(folder, folder / "cache", {**env, **self.h.reader_env})
-        self._one_warning_local_build(run, ("built", "built"))
+        run = make(folder, folder / "cache", {**env, **self.h.reader_env}, recipes=("r1",))
+        self._one_warning_local_build(run, ("built",))
 
     def stopped_mid_run(self) -> None:
         """The server serves r1, is stopped, then r2 must build locally: one warning, exit 0."""
@@ -442,11 +464,12 @@ class Scenarios:
         run = Run(subprocess.CompletedProcess(args, proc.returncode, stdout, stderr))
         self._one_warning_local_build(run, ("cached", "built"))
 
-    def _one_warning_local_build(self, run: Run, statuses: tuple[str, str]) -> None:
+    def _one_warning_local_build(self, run: Run, statuses: tuple[str, ...]) -> None:
         assert run.code == 0, run
         assert len(run.warnings) == 1, run
         assert "remote cache" in run.warnings[0] and "local cache only" in run.warnings[0]
-        assert tuple(run.recipe(n)["status"] for n in ("r1", "r2")) == statuses, run
+        got = tuple(r["status"] for r in run.report["recipes"])
+        assert got == statuses, (got, run)
 
 
 # -- a server that misbehaves on purpose ------------------------------------------------------
@@ -475,7 +498,7 @@ class FaultServer:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def respond(self, h: http.server.BaseHTTPRequestHandler) -> None:
@@ -499,12 +522,22 @@ class FaultServer:
         self.server.server_close()
 
 
+class NoServer:
+    """'refused': a loopback port with nothing listening."""
+
+    def __init__(self):
+        self.url, self.requests = f"http://127.0.0.1:{free_port()}", 0
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.fixture
 def fault_server(request):
     servers = []
 
     def start(mode: str) -> FaultServer:
-        servers.append(FaultServer(mode))
+        servers.append(NoServer() if mode == "refused" else FaultServer(mode))
         return servers[-1]
 
     yield start

@@ -21,6 +21,8 @@ from .remote import RemoteBackend, RemoteError
 from .signing import SignatureError, check_entry, sign_entry
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
+# Only these are shared. Other kinds (file-hash memos, no-op stamps) describe this machine's files
+# and output dirs: they stay local, never uploaded and never looked up remotely.
 META_KINDS = ("segment", "recipe")
 
 
@@ -32,7 +34,7 @@ def blob_refs(kind: str, doc: dict[str, Any]) -> list[str]:
         files = doc.get("files")
         refs = list(files.values()) if isinstance(files, dict) else [None]
     else:
-        raise ValueError(f"unknown entry kind {kind!r}")
+        return []  # local bookkeeping kinds name no blobs
     if not all(isinstance(r, str) and DIGEST_RE.match(r) for r in refs):
         raise ValueError("it does not name its blobs by SHA-256")
     return refs
@@ -81,9 +83,13 @@ class LayeredStore:
 
     def get_meta(self, kind: str, key: str) -> dict[str, Any] | None:
         doc = self.local.get_meta(kind, key)
-        return doc if doc is not None else self._fetch_meta(kind, key)
+        if doc is not None or kind not in META_KINDS:
+            return doc
+        return self._fetch_meta(kind, key)
 
     def put_meta(self, kind: str, key: str, doc: dict[str, Any]) -> None:
+        if kind not in META_KINDS:
+            return self.local.put_meta(kind, key, doc)
         name = f"{kind}/{key}"
         if self.signer is not None:
             doc = sign_entry(self.signer, name, doc)

@@ -193,7 +193,7 @@ def _s3_client(endpoint_url: str | None, timeout: float, retries: int) -> Any:
     from botocore.config import Config
 
     config = Config(connect_timeout=timeout, read_timeout=timeout,
-                    retries={"max_attempts": int(retries) + 1, "mode": "standard"})
+                    retries={"total_max_attempts": int(retries) + 1, "mode": "standard"})
     return boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
 

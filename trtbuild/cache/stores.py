@@ -30,6 +30,8 @@ CONFIG_FILE = "trtbuild.toml"
 CONFIG_KEYS = ("remote", "remote_write", "timeout", "retries", "hmac_key_file", "public_key_file",
                "private_key_file")
 KEY_FILE_KEYS = ("hmac_key_file", "public_key_file", "private_key_file")
+KEY_ENV = {"hmac_key": "TRTBUILD_CACHE_HMAC_KEY", "hmac_key_file": "TRTBUILD_CACHE_HMAC_KEY_FILE",
+           "private_key_file": "TRTBUILD_CACHE_PRIVATE_KEY_FILE", "public_key_file": "TRTBUILD_CACHE_PUBLIC_KEY_FILE"}
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -106,14 +108,10 @@ def remote_settings(remote: str | None, remote_write: bool, config: Mapping[str,
 def cache_key(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Any:
     """The team signing key (HMAC or ed25519), or None: environment first, then trtbuild.toml."""
     config, environ = config or {}, os.environ if environ is None else environ
-
-    def pick(env: str, key: str | None) -> str | None:
-        return environ.get(env) or (config.get(key) if key else None) or None
-
-    return load_key(hmac_key=pick("TRTBUILD_CACHE_HMAC_KEY", None),
-                    hmac_key_file=pick("TRTBUILD_CACHE_HMAC_KEY_FILE", "hmac_key_file"),
-                    private_key_file=pick("TRTBUILD_CACHE_PRIVATE_KEY_FILE", "private_key_file"),
-                    public_key_file=pick("TRTBUILD_CACHE_PUBLIC_KEY_FILE", "public_key_file"))
+    from_env = {arg: environ.get(env) or None for arg, env in KEY_ENV.items()}
+    if any(from_env.values()):  # a key in the environment replaces the file's key set, never mixes with it
+        return load_key(**from_env)
+    return load_key(**{arg: config.get(arg) or None for arg in KEY_FILE_KEYS})
 
 
 def open_store(cache_dir: str | None = None, *, warn: Callable[[str], None] | None = None,

@@ -19,7 +19,7 @@ import click
 from ..errors import InputError
 from .output import emit_json, human_bytes, out, warn
 
-KINDS = ("blob", "segment", "recipe")
+KINDS = ("blob", "segment", "recipe")  # what is shared and exported; other kinds are machine-local
 UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -125,7 +125,7 @@ def stats(cache_dir: str | None, as_json: bool) -> int:
 @command.command("ls")
 @cache_dir_option
 @json_option
-@click.option("--kind", type=click.Choice(KINDS), help="Only entries of this kind.")
+@click.option("--kind", help="Only entries of this kind (blob, segment, recipe, ...).")
 def ls(cache_dir: str | None, as_json: bool, kind: str | None) -> int:
     """List entries: name, kind, bytes."""
     from ..cache.local import default_cache_dir
@@ -286,7 +286,9 @@ def recipe_key(recipe) -> str:
     from ..make import export_recipe
     from ..pipeline import Target
 
-    program = export_recipe(recipe)
+    exported = export_recipe(recipe)
+    # export_recipe returns the program, or (eager model, program) in newer versions of make.py
+    program = exported[-1] if isinstance(exported, tuple) else exported
     target = Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
     weights = program_weights(program)
     doc = recipe_key_doc(program, recipe.compile_inputs(), recipe.settings, target.backend, target.describe(),
@@ -319,8 +321,6 @@ def _pull_one(store, recipe) -> dict[str, Any]:
 @json_option
 def export(file: str, cache_dir: str | None, as_json: bool) -> int:
     """Write every entry to FILE.tar (blobs first), for machines without network access."""
-    from ..cache.digest import canonical_json
-    from ..cache.signing import sign_entry
     from ..cache.stores import cache_key
 
     key = cache_key(_config())
@@ -331,7 +331,7 @@ def export(file: str, cache_dir: str | None, as_json: bool) -> int:
         with tarfile.open(file, "w") as tar:
             for kind in KINDS:
                 for name in sorted(store.names(kind)):
-                    data = _export_bytes(store, name, signer, sign_entry, canonical_json)
+                    data = _export_bytes(store, name, signer)
                     if data is not None:
                         _add(tar, name, data)
                         count += 1
@@ -341,10 +341,14 @@ def export(file: str, cache_dir: str | None, as_json: bool) -> int:
     return 0
 
 
-def _export_bytes(store, name: str, signer, sign_entry, canonical_json) -> bytes | None:
+def _export_bytes(store, name: str, signer) -> bytes | None:
+    """A blob re-hashed on read, or a metadata entry (re-signed when this machine holds a signing key)."""
+    from ..cache.digest import canonical_json
+    from ..cache.signing import sign_entry
+
     kind, _, key = name.partition("/")
     if kind == "blob":
-        return store.get_blob(key)  # re-hashed on read: a corrupt blob is not exported
+        return store.get_blob(key)  # a corrupt blob is dropped (with a warning), not exported
     doc = store.get_meta(kind, key)
     if doc is None:
         return None
