@@ -1,0 +1,55 @@
+"""Symbolic sizes: sym_size and python arithmetic on sizes become INT64 shape tensors."""
+
+import operator
+
+import torch
+
+from trtbuild.conversion.context import CapturingLogger, ConversionContext
+from trtbuild.conversion.registry import lookup
+from trtbuild.engine.backend import get_backend
+from trtbuild.inputs import Input
+from trtbuild.settings import CompileSettings
+from trtbuild.verify.evaluator import evaluate
+from .harness import Fn, check_converted
+
+# Read by test_ops.test_every_converter_has_a_numeric_test.
+COVERS = ("aten.sym_size.int", str(operator.add), str(operator.sub), str(operator.mul), str(operator.floordiv))
+
+
+def test_view_with_a_symbolic_batch_matches_eager_at_several_sizes():
+    spec = [Input(min_shape=(1, 4, 6), opt_shape=(3, 4, 6), max_shape=(8, 4, 6), name="x")]
+    module = Fn(lambda s, x: x.view(x.shape[0] * 2, -1) * 2)
+    for batch in (1, 3, 8):
+        ops = check_converted(module, (torch.randn(batch, 4, 6),), dynamic=spec)
+        assert {"aten.sym_size.int", str(operator.mul), "aten.view.default"} <= set(ops)
+
+
+def _context():
+    backend = get_backend()
+    logger = CapturingLogger(backend.trt)
+    builder = backend.trt.Builder(logger.logger)
+    ctx = ConversionContext(backend.trt, builder.create_network(0), logger, CompileSettings())
+    graph = torch.fx.Graph()
+    ctx.begin_node(graph.placeholder("size_math"))
+    return ctx, builder
+
+
+def test_size_arithmetic_evaluates_to_python_arithmetic():
+    ctx, _builder = _context()
+    x = ctx.network.add_input("x", ctx.trt.DataType.FLOAT, (-1, 4))
+    size = lookup(torch.ops.aten.sym_size.int).fn(ctx, ctx.node, input=x, dim=0)
+    results = {
+        "add": lookup(operator.add).fn(ctx, ctx.node, size, 3),
+        "sub": lookup(operator.sub).fn(ctx, ctx.node, 10, size),
+        "mul": lookup(operator.mul).fn(ctx, ctx.node, size, size),
+        "floordiv": lookup(operator.floordiv).fn(ctx, ctx.node, size, 2),
+    }
+    for name, tensor in results.items():
+        tensor.name = name
+        ctx.network.mark_output(tensor)
+    ctx.end_node()
+    for batch in (1, 5, 8):
+        out = evaluate(ctx.network, {"x": torch.zeros(batch, 4)}, trt=ctx.trt)
+        assert {k: int(v) for k, v in out.items()} == {"add": batch + 3, "sub": 10 - batch, "mul": batch * batch,
+                                                        "floordiv": batch // 2}
+        assert all(v.dtype == torch.int64 for v in out.values())
