@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import traceback
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -59,6 +61,15 @@ def call_by_name(model: torch.nn.Module, inputs: list[Input]) -> bool:
     return names != positional and all(n in {p.name for p in params} for n in names)
 
 
+def _positional_shapes(model: torch.nn.Module, dims: list) -> tuple:
+    """dynamic_shapes mirrors forward's parameters: inputs caught by `*args` are one nested tuple."""
+    params = list(inspect.signature(model.forward).parameters.values())
+    for k, param in enumerate(params):
+        if param.kind == param.VAR_POSITIONAL:
+            return (*dims[:k], tuple(dims[k:]))
+    return tuple(dims)
+
+
 def _trace_shape(spec: Input, which: str) -> tuple[int, ...]:
     """The example shape to trace with. A dynamic dim is never traced at size 1: torch.export would
     specialize it to the constant 1 (so `opt` equal to a `min` of 1 must not reach the tracer)."""
@@ -81,7 +92,8 @@ def trace(model: torch.nn.Module, inputs: Sequence[Any], *, which: str = "opt") 
     kwargs = {s.name: t for s, t in zip(specs, examples)} if by_name else {}
     shapes: Any = None
     if dynamic:
-        shapes = {s.name: d or None for s, d in zip(specs, dims)} if by_name else tuple(d or None for d in dims)
+        shapes = {s.name: d or None for s, d in zip(specs, dims)} if by_name else \
+            _positional_shapes(model, [d or None for d in dims])
     try:
         with torch.no_grad():
             return torch.export.export(model.eval(), args, kwargs, dynamic_shapes=shapes)
@@ -95,10 +107,20 @@ def _export_message(exc: Exception, specs: list[Input]) -> str:
     if "Constraints violated" in text:
         return "torch.export found that the model constrains the dynamic dims:\n  " + "\n  ".join(
             _constraint_lines(text, specs))
+    where = _model_line(exc)
+    at = f" at {where}" if where else ""
     if "data-dependent" in text.lower() or "GuardOnDataDependent" in type(exc).__name__:
-        return ("torch.export cannot trace the model: its control flow depends on tensor values "
+        return (f"torch.export cannot trace the model: its control flow depends on tensor values{at} "
                 f"({first}). Rewrite the branch with torch.cond or make it shape-based.")
-    return f"torch.export failed: {type(exc).__name__}: {first}"
+    return f"torch.export failed{at}: {type(exc).__name__}: {first}"
+
+
+def _model_line(exc: BaseException) -> str:
+    """`file.py:12 in forward`: the deepest frame of the failure outside torch and trtbuild, or ''."""
+    library = tuple(str(folder) + "/" for folder in (Path(torch.__file__).parent, Path(__file__).parents[1]))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(library) and not f.filename.startswith("<")]
+    return f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
 
 
 def _constraint_lines(text: str, specs: list[Input]) -> list[str]:
