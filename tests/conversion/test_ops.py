@@ -42,25 +42,31 @@ def ri(lo, hi, *shape, dtype=torch.int64):
 W = {"w": torch.randn(6, 4, 3, 3), "b": torch.randn(6)}
 CASES = [
     # convolution family
-    Case("conv2d", lambda s, x: F.conv2d(x, s.w, s.b, padding=1), (r(2, 4, 9, 9),), ("aten.convolution.default",), W),
+    Case("conv2d", lambda s, x: F.conv2d(x, s.w, s.b, padding=1), (r(2, 4, 9, 9),), ("aten.conv2d.default",), W),
+    Case("convolution", lambda s, x: A.convolution.default(x, s.w, s.b, [2, 1], [1, 0], [1, 2], False, [0, 0], 1),
+         (r(1, 4, 9, 9),), ("aten.convolution.default",), W),
     Case("conv2d-stride-dilation", lambda s, x: F.conv2d(x, s.w, None, stride=2, dilation=2, padding=(2, 1)),
-         (r(1, 4, 13, 11),), ("aten.convolution.default",), W),
+         (r(1, 4, 13, 11),), ("aten.conv2d.default",), W),
     Case("conv2d-groups", lambda s, x: F.conv2d(x, s.g, s.gb, groups=2), (r(1, 4, 8, 8),),
-         ("aten.convolution.default",), {"g": torch.randn(6, 2, 3, 3), "gb": torch.randn(6)}),
+         ("aten.conv2d.default",), {"g": torch.randn(6, 2, 3, 3), "gb": torch.randn(6)}),
     Case("conv2d-depthwise", lambda s, x: F.conv2d(x, s.g, None, groups=4, padding=1), (r(1, 4, 8, 8),),
-         ("aten.convolution.default",), {"g": torch.randn(4, 1, 3, 3)}),
+         ("aten.conv2d.default",), {"g": torch.randn(4, 1, 3, 3)}),
     Case("conv1d", lambda s, x: F.conv1d(x, s.g, s.gb, padding=2, stride=2), (r(2, 4, 17),),
-         ("aten.convolution.default",), {"g": torch.randn(5, 4, 5), "gb": torch.randn(5)}),
+         ("aten.conv1d.default",), {"g": torch.randn(5, 4, 5), "gb": torch.randn(5)}),
     Case("conv3d", lambda s, x: F.conv3d(x, s.g, None, padding=1), (r(1, 2, 5, 6, 7),),
-         ("aten.convolution.default",), {"g": torch.randn(3, 2, 3, 3, 3)}),
+         ("aten.conv3d.default",), {"g": torch.randn(3, 2, 3, 3, 3)}),
     Case("conv-transpose2d", lambda s, x: F.conv_transpose2d(x, s.g, s.gb, stride=2, padding=1),
          (r(1, 4, 5, 5),), ("aten.convolution.default",), {"g": torch.randn(4, 3, 3, 3), "gb": torch.randn(3)}),
     # batch norm
     Case("batch-norm", lambda s, x: F.batch_norm(x, s.m, s.v, s.w, s.b, False, 0.1, 1e-3), (r(2, 3, 4, 4),),
+         ("aten.batch_norm.default",),
+         {"m": torch.randn(3), "v": torch.rand(3) + 0.5, "w": torch.randn(3), "b": torch.randn(3)}),
+    Case("batch-norm-legit", lambda s, x: A._native_batch_norm_legit_no_training.default(
+         x, s.w, s.b, s.m, s.v, 0.1, 1e-3)[0], (r(2, 3, 4, 4),),
          ("aten._native_batch_norm_legit_no_training.default",),
          {"m": torch.randn(3), "v": torch.rand(3) + 0.5, "w": torch.randn(3), "b": torch.randn(3)}),
     Case("batch-norm-1d-no-affine", lambda s, x: F.batch_norm(x, s.m, s.v, None, None, False, 0.1, 1e-5),
-         (r(4, 3),), ("aten._native_batch_norm_legit_no_training.default",),
+         (r(4, 3),), ("aten.batch_norm.default",),
          {"m": torch.randn(3), "v": torch.rand(3) + 0.5}),
     # activations
     Case("relu-sigmoid-tanh", lambda s, x: torch.relu(x) + torch.sigmoid(x) * torch.tanh(x), (r(3, 5),),
@@ -125,7 +131,9 @@ CASES = [
     Case("view-permute", lambda s, x: x.view(2, 12).t().reshape(3, 8).permute(1, 0) * 2, (r(2, 3, 4),),
          ("aten.view.default", "aten.permute.default")),
     Case("flatten", lambda s, x: torch.flatten(x, 1) + torch.flatten(x, 0, 1).reshape(2, 12),
-         (r(2, 3, 4),), ("aten.view.default",)),
+         (r(2, 3, 4),), ("aten.flatten.using_ints",)),
+    Case("view-reshape", lambda s, x: x.view(4, 6) * 2 + x.reshape(4, -1), (r(2, 3, 4),),
+         ("aten.view.default", "aten.reshape.default")),
     Case("unsafe-view", lambda s, x: x.view(4, -1) + A._unsafe_view.default(x, [4, 6]),
          (r(2, 3, 4),), ("aten._unsafe_view.default",)),
     Case("transpose-t", lambda s, x, y: x.transpose(-1, 0) + y.t(), (r(2, 3), r(2, 3)),
@@ -177,8 +185,10 @@ def test_converter_matches_eager(case):
 
 
 def test_every_converter_has_a_numeric_test():
+    from .test_ops_zoo import CASES as ZOO_CASES  # the model zoo's op families
+
     from .test_symbolic import COVERS as SYMBOLIC  # sizes need dynamic shapes: tested on their own
 
-    covered = {op for case in CASES for op in case.covers} | set(SYMBOLIC)
+    covered = {op for case in CASES + ZOO_CASES for op in case.covers} | set(SYMBOLIC)
     untested = sorted(str(t) for t in all_converters() if str(t) not in covered)
     assert not untested, f"converters without a numeric test: {untested}"

@@ -107,3 +107,19 @@ def test_remove_noops_keeps_real_views():
     ops = targets(remove_noops(lowered(M(), torch.randn(3, 4))))
     assert aten.view.default in ops or aten._unsafe_view.default in ops
     assert operator.getitem not in ops
+
+
+def test_fold_constants_views_a_permuted_weight():
+    # remove_noops drops the clone that made the permuted weight contiguous (swin's relative position bias)
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = nn.Parameter(torch.randn(4, 6))
+
+        def forward(self, x):
+            return x + self.table.permute(1, 0).contiguous().view(24)
+
+    model, x = M(), torch.randn(24)
+    gm = lowered(model, x)
+    assert targets(gm) == [aten.add.Tensor]
+    torch.testing.assert_close(gm(x)[0], model(x))

@@ -21,7 +21,7 @@ def kinds(p):
 def test_supported_model_is_one_tensorrt_segment():
     p = plan(ConvNet(), (1, 3, 7, 7))
     assert kinds(p) == ["tensorrt"]
-    assert "aten.convolution.default" in p.segments[0].ops
+    assert "aten.conv2d.default" in p.segments[0].ops
 
 
 def test_op_without_converter_goes_to_torch_with_reason():

@@ -16,12 +16,16 @@ aten = torch.ops.aten
 @pytest.fixture
 def swapped_padding(monkeypatch):
     original = registry.CONVERTERS[aten.convolution.default]
+    right = conv.convolution
 
-    def wrong(ctx, node, **args):
-        padding = args["padding"]
-        args["padding"] = list(padding[::-1])  # (top/bottom, left/right) swapped
-        return conv.convolution(ctx, node, **args)
+    def wrong(ctx, node, *args, **kwargs):
+        bound = dict(zip(("input", "weight", "bias", "stride", "padding"), args), **kwargs)
+        bound.update(zip(("dilation", "transposed", "output_padding", "groups"), args[5:]))
+        bound["padding"] = list(bound["padding"])[::-1]  # (top/bottom, left/right) swapped
+        return right(ctx, node, **bound)
 
+    # conv2d's converter calls convolution() directly; the registry serves aten.convolution
+    monkeypatch.setattr(conv, "convolution", wrong)
     monkeypatch.setitem(registry.CONVERTERS, aten.convolution.default,
                         registry.Converter(original.target, wrong, original.checks))
 

@@ -351,6 +351,38 @@ def test_normalization_layer_and_group_norm():
     close(outs["group_v1"], per_group.view(x.shape), atol=1e-5, rtol=1e-4)
 
 
+def _attention(net, q, k, v, causal=trt.CausalMaskKind.NONE, mask=None):
+    att = net.n.add_attention_v2(q, k, v, trt.AttentionNormalizationOp.SOFTMAX, causal)
+    if mask is not None:
+        att.mask = mask
+    att.decomposable = True
+    return att.get_output(0)
+
+
+def test_attention_masks_causal_kinds_and_grouped_heads():
+    net = Net()
+    q, k, v = torch.randn(2, 4, 3, 8), torch.randn(2, 2, 5, 8), torch.randn(2, 2, 5, 8)
+    keep = torch.rand(2, 1, 3, 5) > 0.3
+    keep[..., 0] = True  # no row fully masked
+    bias = torch.randn(1, 4, 3, 5)
+    tq, tk, tv = net.input("q", q.shape), net.input("k", k.shape), net.input("v", v.shape)
+    net.out(_attention(net, tq, tk, tv, mask=net.input("keep", keep.shape, trt.bool)), "bool_mask")
+    net.out(_attention(net, tq, tk, tv, mask=net.const(bias)), "add_mask")
+    net.out(_attention(net, tq, tk, tv, trt.CausalMaskKind.UPPER_LEFT), "upper_left")
+    net.out(_attention(net, tq, tk, tv, trt.CausalMaskKind.LOWER_RIGHT), "lower_right")
+    outs = net.run(q=q, k=k, v=v, keep=keep)
+    kk, vv = k.repeat_interleave(2, 1), v.repeat_interleave(2, 1)  # query heads 0, 1 read kv head 0
+
+    def sdpa(**kw):  # scale 1: IAttention does not scale Q·Kᵀ
+        return F.scaled_dot_product_attention(q, kk, vv, scale=1.0, **kw)
+
+    close(outs["bool_mask"], sdpa(attn_mask=keep), atol=1e-5, rtol=1e-4)
+    close(outs["add_mask"], sdpa(attn_mask=bias), atol=1e-5, rtol=1e-4)
+    close(outs["upper_left"], sdpa(is_causal=True), atol=1e-5, rtol=1e-4)
+    lower_right = torch.ones(3, 5, dtype=torch.bool).tril(5 - 3)
+    close(outs["lower_right"], sdpa(attn_mask=lower_right), atol=1e-5, rtol=1e-4)
+
+
 def test_topk_and_cumulative():
     net = Net()
     x = torch.randn(3, 8)

@@ -209,6 +209,14 @@ class ConversionContext:
         """x's shape as an INT64 1-D shape tensor (works for dynamic dims)."""
         return self.out(self.network.add_shape(x))
 
+    def size_of(self, x: Any, dim: int) -> Any:
+        """Dim `dim` of x: an int when static, else a 0-d INT64 shape tensor."""
+        size = self.shape(x)[dim]
+        if size >= 0:
+            return size
+        index = self.constant(np.array(dim % self.rank(x), dtype=np.int64))
+        return self.out(self.network.add_gather(self.shape_tensor(x), index, 0))
+
     def shape_from(self, sizes: Sequence[Any]) -> Any:
         """A 1-D INT64 shape tensor from ints and 0-d/1-d size tensors (symbolic sizes)."""
         parts = []

@@ -12,6 +12,7 @@ import torch.fx
 
 from ..settings import CompileSettings
 from .decompose import decompose
+from .inplace import functionalize_inplace
 from .passes import fold_constants, record_output_dtypes, remove_noops, split_shared_constants
 from .precision import apply_precision
 from .truncate import truncate_wide_types
@@ -21,6 +22,7 @@ Pass = Callable[[torch.fx.GraphModule, CompileSettings], torch.fx.GraphModule]
 
 PASSES: tuple[Pass, ...] = (
     record_output_dtypes,
+    functionalize_inplace,
     remove_noops,
     fold_constants,
     split_shared_constants,

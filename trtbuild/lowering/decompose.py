@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..conversion.registry import all_converters
+from .inplace import needs_decomposition
 
 
 def decomposition_table() -> dict:
@@ -20,4 +21,6 @@ def decomposition_table() -> dict:
 
 
 def decompose(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
+    if not needs_decomposition(program):
+        return program  # functionalize_inplace rewrites the in-place ops after unlifting
     return program.run_decompositions(decomposition_table())

@@ -19,7 +19,7 @@ ASSERT_OPS = {aten._assert_tensor_metadata.default, aten._assert_scalar.default,
               aten.sym_constrain_range_for_size.default}
 
 
-def _is_noop(node: torch.fx.Node) -> bool:
+def is_noop(node: torch.fx.Node) -> bool:
     if node.op != "call_function":
         return False
     if node.target in IDENTITY_OPS:
@@ -42,7 +42,7 @@ def remove_noops(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModul
     for node in list(gm.graph.nodes):
         if node.op == "call_function" and node.target in ASSERT_OPS and not node.users:
             gm.graph.erase_node(node)
-        elif _is_noop(node):
+        elif is_noop(node):
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()

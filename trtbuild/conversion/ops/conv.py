@@ -42,6 +42,20 @@ def convolution(ctx, node, input, weight, bias, stride, padding, dilation, trans
     return _reshape_placeholders(ctx, out, ctx.rank(out) - 1) if one_d else out
 
 
+def _per_dim(value, n):
+    """conv2d accepts `stride=[2]` for `[2, 2]`."""
+    value = list(value) if isinstance(value, (list, tuple)) else [value]
+    return value * n if len(value) == 1 else value
+
+
+@converter(aten.conv1d.default, aten.conv2d.default, aten.conv3d.default, checks=constant_arg("weight", "bias"))
+def conv_nd(ctx, node, input, weight, bias=None, stride=(1,), padding=(0,), dilation=(1,), groups=1):
+    """The un-decomposed convs that torch.export keeps when lowering skips run_decompositions."""
+    n = weight.dim() - 2
+    return convolution(ctx, node, input, weight, bias, _per_dim(stride, n), _per_dim(padding, n),
+                       _per_dim(dilation, n), False, [0] * n, groups)
+
+
 def _reshape_placeholders(ctx, x, rank):
     """Add a trailing unit dim (rank+1) or drop it (rank-1), copying the other dims (works when dynamic)."""
     layer = ctx.network.add_shuffle(x)

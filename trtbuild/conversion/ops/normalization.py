@@ -1,4 +1,5 @@
-"""Batch normalization (inference) folded into one scale and one shift per channel."""
+"""Normalization: batch norm (inference) folded into a scale and shift; layer and group norm as
+TensorRT's fused Normalization layer."""
 
 from __future__ import annotations
 
@@ -21,3 +22,80 @@ def batch_norm(ctx, node, input, weight, bias, running_mean, running_var, moment
     shape = (1, mean.numel()) + (1,) * (ctx.rank(input) - 2)
     scaled = ctx.elementwise(input, scale.reshape(shape).to(dtype), ctx.trt.ElementWiseOperation.PROD)
     return ctx.elementwise(scaled, shift.reshape(shape).to(dtype), ctx.trt.ElementWiseOperation.SUM), None, None
+
+
+def _affine(ctx, value, fill, shape, dtype):
+    """Scale or bias as a tensor of `shape` (the Normalization layer wants input rank and dtype)."""
+    if value is None:
+        value = torch.full(shape, fill)
+    if isinstance(value, torch.Tensor):
+        return ctx.constant(value.reshape(shape), dtype)
+    return ctx.cast(ctx.reshape(value, shape), dtype)
+
+
+def _normalization(ctx, x, weight, bias, axes, affine_shape, eps, groups=1):
+    dtype = ctx.dtype_of(x)
+    scale = _affine(ctx, weight, 1.0, affine_shape, dtype)
+    shift = _affine(ctx, bias, 0.0, affine_shape, dtype)
+    # v2 takes per-channel scale/bias for group norm (the v1 layer wants them per group)
+    layer = ctx.network.add_normalization_v2(x, scale, shift, axes)
+    layer.epsilon = float(eps)
+    layer.num_groups = groups
+    return ctx.out(layer)
+
+
+def _float_input(node) -> str | None:
+    val = node.args[0].meta.get("val")
+    return None if val is not None and val.dtype.is_floating_point else "normalization needs a float input"
+
+
+@converter(aten.layer_norm.default, checks=_float_input)
+def layer_norm(ctx, node, input, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):
+    rank, k = ctx.rank(input), len(normalized_shape)
+    axes = ((1 << k) - 1) << (rank - k)  # the last k dims
+    return _normalization(ctx, input, weight, bias, axes, (1,) * (rank - k) + tuple(normalized_shape), eps)
+
+
+@converter(aten.native_layer_norm.default, checks=(_float_input, only_first_output_used))
+def native_layer_norm(ctx, node, input, normalized_shape, weight, bias, eps):
+    return layer_norm(ctx, node, input, normalized_shape, weight, bias, eps), None, None
+
+
+def _group_args(node) -> str | None:
+    val = node.args[0].meta.get("val")
+    if val is None or val.dim() < 3:
+        return "group norm is converted for (N, C, *spatial) inputs only"
+    return _float_input(node)
+
+
+@converter(aten.group_norm.default, checks=(_group_args,))
+def group_norm(ctx, node, input, num_groups, weight=None, bias=None, eps=1e-5, cudnn_enabled=True):
+    return _group_norm(ctx, input, weight, bias, num_groups, eps)
+
+
+@converter(aten.native_group_norm.default, checks=(_group_args, only_first_output_used))
+def native_group_norm(ctx, node, input, weight, bias, N, C, HxW, group, eps):
+    return _group_norm(ctx, input, weight, bias, group, eps), None, None
+
+
+def _group_norm(ctx, x, weight, bias, groups, eps):
+    rank, channels = ctx.rank(x), ctx.shape(x)[1]
+    affine_shape = (1, channels) + (1,) * (rank - 2)
+    if groups == 1:  # one group: statistics over every dim but the batch
+        return _normalization(ctx, x, weight, bias, (1 << rank) - 2, affine_shape, eps)
+    spatial = ((1 << rank) - 1) & ~0b11  # with num_groups > 1 the layer adds C/G to the spatial axes
+    return _normalization(ctx, x, weight, bias, spatial, affine_shape, eps, groups)
+
+
+
+def _inference(node) -> str | None:
+    from ..interpreter import node_args
+
+    return "batch norm in training mode is not converted" if node_args(node)["training"] else None
+
+
+@converter(aten.batch_norm.default, checks=(_inference, constant_arg("weight", "bias", "running_mean", "running_var")))
+def batch_norm_inference(ctx, node, input, weight, bias, running_mean, running_var, training, momentum, eps,
+                         cudnn_enabled):
+    """The un-decomposed op that torch.export keeps when lowering skips run_decompositions."""
+    return batch_norm(ctx, node, input, weight, bias, running_mean, running_var, momentum, eps)[0]

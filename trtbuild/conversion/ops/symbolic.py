@@ -18,9 +18,8 @@ aten = torch.ops.aten
 
 @converter(aten.sym_size.int)
 def sym_size(ctx, node, input, dim):
-    shape = ctx.shape_tensor(input)
-    index = ctx.constant(np.array(dim % ctx.rank(input), dtype=np.int64))
-    return ctx.out(ctx.network.add_gather(shape, index, 0))
+    size = ctx.size_of(input, dim)
+    return ctx.constant(np.array(size, dtype=np.int64)) if isinstance(size, int) else size
 
 
 def _size_arithmetic(op_name):

@@ -67,3 +67,4 @@ def to_copy(ctx, node, input, dtype=None, layout=None, device=None, pin_memory=N
     if dtype == torch.bool:  # torch: nonzero -> True; a float->bool cast must not truncate 0.5 to 0
         return _unary(ctx, ctx.elementwise(x, 0, ctx.trt.ElementWiseOperation.EQUAL), "NOT")
     return ctx.cast(x, dtype)
+

@@ -1,0 +1,55 @@
+"""Cutting a tensor into pieces and joining pieces along a new dim: split, unbind, stack."""
+
+from __future__ import annotations
+
+import torch
+
+from ..context import normalize_dim
+from ..registry import converter
+from .checks import static_shapes
+
+aten = torch.ops.aten
+
+
+def _pieces(ctx, x, sizes, dim):
+    """Consecutive slices of `sizes` along `dim` (static shapes)."""
+    shape = ctx.shape(x)
+    dim = normalize_dim(dim, len(shape))
+    pieces, start = [], 0
+    for size in sizes:
+        starts, lengths = [0] * len(shape), list(shape)
+        starts[dim], lengths[dim] = start, size
+        pieces.append(ctx.out(ctx.network.add_slice(x, tuple(starts), tuple(lengths), (1,) * len(shape))))
+        start += size
+    return pieces
+
+
+@converter(aten.split_with_sizes.default, checks=static_shapes)
+def split_with_sizes(ctx, node, input, split_sizes, dim=0):
+    return _pieces(ctx, input, split_sizes, dim)
+
+
+@converter(aten.split.Tensor, checks=static_shapes)
+def split(ctx, node, input, split_size, dim=0):
+    total = ctx.shape(input)[dim]
+    return _pieces(ctx, input, [min(split_size, total - s) for s in range(0, total, split_size)] or [0], dim)
+
+
+@converter(aten.unbind.int, checks=static_shapes)
+def unbind(ctx, node, input, dim=0):
+    shape = ctx.shape(input)
+    dim = normalize_dim(dim, len(shape))
+    rest = shape[:dim] + shape[dim + 1:]
+    return [ctx.reshape(piece, rest) for piece in _pieces(ctx, input, [1] * shape[dim], dim)]
+
+
+@converter(aten.stack.default, checks=static_shapes)
+def stack(ctx, node, tensors, dim=0):
+    items = [ctx.tensor(t) for t in tensors]
+    rank = ctx.rank(items[0]) + 1
+    dim = normalize_dim(dim, rank)
+    dtype = node.meta["val"].dtype  # torch promotes the inputs to one dtype
+    grown = [ctx.reshape(ctx.cast(t, dtype), ctx.shape(t)[:dim] + (1,) + ctx.shape(t)[dim:]) for t in items]
+    layer = ctx.network.add_concatenation(grown)
+    layer.axis = dim
+    return ctx.out(layer)
