@@ -33,18 +33,22 @@ class _ImageModel(_Logits):
         return getattr(self.model(pixel_values=pixel_values), self.field)
 
 
-def bert_encoder(hidden_size: int = 64, layers: int = 2, heads: int = 4, vocab_size: int = 1000) -> nn.Module:
+def bert_encoder(hidden_size: int = 64, layers: int = 2, heads: int = 4, vocab_size: int = 1000,
+                 max_positions: int = 128) -> nn.Module:
     from transformers import BertConfig, BertModel
 
     config = BertConfig(hidden_size=hidden_size, num_hidden_layers=layers, num_attention_heads=heads,
-                        intermediate_size=2 * hidden_size, vocab_size=vocab_size, max_position_embeddings=128)
+                        intermediate_size=2 * hidden_size, vocab_size=vocab_size,
+                        max_position_embeddings=max_positions)
     return _TextModel(BertModel(config, add_pooling_layer=False), "last_hidden_state")
 
 
-def gpt2_decoder(hidden_size: int = 64, layers: int = 2, heads: int = 4, vocab_size: int = 1000) -> nn.Module:
+def gpt2_decoder(hidden_size: int = 64, layers: int = 2, heads: int = 4, vocab_size: int = 1000,
+                 max_positions: int = 128) -> nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    config = GPT2Config(n_embd=hidden_size, n_layer=layers, n_head=heads, vocab_size=vocab_size, n_positions=128,
+    config = GPT2Config(n_embd=hidden_size, n_layer=layers, n_head=heads, vocab_size=vocab_size,
+                        n_positions=max_positions,
                         bos_token_id=vocab_size - 1, eos_token_id=vocab_size - 1)
     return _DecoderModel(GPT2LMHeadModel(config), "logits")
 

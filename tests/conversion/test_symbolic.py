@@ -2,6 +2,8 @@
 
 import operator
 
+import pytest
+
 import torch
 
 from trtbuild.conversion.context import CapturingLogger, ConversionContext
@@ -13,7 +15,8 @@ from trtbuild.verify.evaluator import evaluate
 from .harness import Fn, check_converted
 
 # Read by test_ops.test_every_converter_has_a_numeric_test.
-COVERS = ("aten.sym_size.int", str(operator.add), str(operator.sub), str(operator.mul), str(operator.floordiv))
+COVERS = ("aten.sym_size.int", str(operator.add), str(operator.sub), str(operator.mul), str(operator.floordiv),
+          "aten.arange.default", "aten.arange.start", "aten.arange.start_step")
 
 
 def test_view_with_a_symbolic_batch_matches_eager_at_several_sizes():
@@ -53,3 +56,28 @@ def test_size_arithmetic_evaluates_to_python_arithmetic():
         assert {k: int(v) for k, v in out.items()} == {"add": batch + 3, "sub": 10 - batch, "mul": batch * batch,
                                                         "floordiv": batch // 2}
         assert all(v.dtype == torch.int64 for v in out.values())
+
+
+BATCH_SEQ = [Input(min_shape=(1, 3, 4), opt_shape=(2, 5, 4), max_shape=(4, 9, 4), name="x",
+                   dim_names={0: "batch", 1: "seq"})]
+DYNAMIC_CASES = {
+    "slice-to-symbolic-end": lambda s, x: x[:, : x.shape[1] - 1] * 2,
+    "arange-of-symbolic-length": lambda s, x: (x + torch.arange(x.shape[1]).unsqueeze(-1)
+                                               + torch.arange(1, x.shape[1] + 1).unsqueeze(-1)
+                                               + torch.arange(0, 2 * x.shape[1], 2).unsqueeze(-1)),
+    "expand-to-symbolic-sizes": lambda s, x: x[:, :1].expand(x.shape[0], x.shape[1], 4) + x,
+    "unsqueeze-squeeze": lambda s, x: x.unsqueeze(1).squeeze(1) * 3,
+    "gather-with-symbolic-index": lambda s, x: torch.gather(x, 2, (x > 0).long()),
+    "index-with-broadcast-indices": lambda s, x: x[torch.arange(x.shape[0]).unsqueeze(1), torch.arange(x.shape[1])],
+    "split-along-static-dim": lambda s, x: torch.split(x, 3, dim=2)[1] + 1,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DYNAMIC_CASES))
+def test_shape_ops_with_dynamic_sizes(name):
+    module = Fn(DYNAMIC_CASES[name])
+    converted = set()
+    for batch, seq in ((1, 3), (2, 5), (4, 9), (3, 7)):
+        converted |= set(check_converted(module, (torch.randn(batch, seq, 4),), dynamic=BATCH_SEQ))
+    if name.startswith("arange"):
+        assert {"aten.arange.default", "aten.arange.start", "aten.arange.start_step"} <= converted

@@ -7,6 +7,7 @@ way torch does, so converters stay short.
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any, Sequence
 
@@ -217,6 +218,14 @@ class ConversionContext:
         index = self.constant(np.array(dim % self.rank(x), dtype=np.int64))
         return self.out(self.network.add_gather(self.shape_tensor(x), index, 0))
 
+    def size_math(self, a: Any, b: Any, op: str) -> Any:
+        """Arithmetic on sizes that may be ints or 0-d INT64 shape tensors (op: SUM SUB PROD FLOOR_DIV MIN)."""
+        if isinstance(a, int) and isinstance(b, int):
+            return SIZE_OPS[op](a, b)
+        a, b = (self.cast(self.tensor(v, like=None), torch.int64) if isinstance(v, int) else self.cast(v, torch.int64)
+                for v in (a, b))
+        return self.elementwise(a, b, getattr(self.trt.ElementWiseOperation, op))
+
     def shape_from(self, sizes: Sequence[Any]) -> Any:
         """A 1-D INT64 shape tensor from ints and 0-d/1-d size tensors (symbolic sizes)."""
         parts = []
@@ -278,6 +287,10 @@ class ConversionContext:
 
     def identity(self, x: Any) -> Any:
         return self.out(self.network.add_identity(x))
+
+
+SIZE_OPS = {"SUM": operator.add, "SUB": operator.sub, "PROD": operator.mul, "FLOOR_DIV": operator.floordiv,
+            "MIN": min}
 
 
 def normalize_dim(dim: int, rank: int) -> int:

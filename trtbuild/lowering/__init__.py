@@ -13,7 +13,7 @@ import torch.fx
 from ..settings import CompileSettings
 from .decompose import decompose
 from .inplace import functionalize_inplace
-from .passes import fold_constants, record_output_dtypes, remove_noops, split_shared_constants
+from .passes import fold_constants, record_output_dtypes, remove_noops, split_shared_constants, split_shared_sizes
 from .precision import apply_precision
 from .truncate import truncate_wide_types
 from .unlift import unlift
@@ -26,6 +26,7 @@ PASSES: tuple[Pass, ...] = (
     remove_noops,
     fold_constants,
     split_shared_constants,
+    split_shared_sizes,
     truncate_wide_types,
     apply_precision,
 )

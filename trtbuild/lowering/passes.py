@@ -6,6 +6,7 @@ import operator
 
 import torch
 import torch.fx
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 aten = torch.ops.aten
 
@@ -19,6 +20,11 @@ ASSERT_OPS = {aten._assert_tensor_metadata.default, aten._assert_scalar.default,
               aten.sym_constrain_range_for_size.default}
 
 
+def _same_shape(a, b) -> bool:
+    """Without guarding: `==` on symbolic sizes would specialize them (a dynamic batch becomes 2)."""
+    return len(a) == len(b) and all(statically_known_true(x == y) for x, y in zip(a, b))
+
+
 def is_noop(node: torch.fx.Node) -> bool:
     if node.op != "call_function":
         return False
@@ -30,7 +36,7 @@ def is_noop(node: torch.fx.Node) -> bool:
     src_val = src.meta.get("val") if isinstance(src, torch.fx.Node) else None
     if not (isinstance(val, torch.Tensor) and isinstance(src_val, torch.Tensor)):
         return False
-    same = val.shape == src_val.shape and val.dtype == src_val.dtype
+    same = _same_shape(val.shape, src_val.shape) and val.dtype == src_val.dtype
     if node.target in (aten.view.default, aten._unsafe_view.default, aten.reshape.default,
                        aten.expand.default, aten._to_copy.default):
         return same and (node.target is not aten._to_copy.default or val.device == src_val.device)
@@ -116,4 +122,20 @@ def record_output_dtypes(gm: torch.fx.GraphModule, settings=None) -> torch.fx.Gr
     flat = list(results) if isinstance(results, (tuple, list)) else [results]
     output.meta["trtbuild_dtypes"] = [getattr(n.meta.get("val"), "dtype", None) if isinstance(n, torch.fx.Node)
                                       else None for n in flat]
+    return gm
+
+
+def split_shared_sizes(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
+    """Give each user of a symbolic size its own copy of the size's computation.
+
+    An engine takes and returns tensors, never python ints: a size computed in one segment cannot
+    feed another. With one user each, a size always lands in its user's segment. Reverse order, so
+    that copies made for later nodes are themselves split when their inputs are visited."""
+    for node in reversed(list(gm.graph.nodes)):
+        if not isinstance(node.meta.get("val"), torch.SymInt) or len(node.users) < 2:
+            continue
+        for user in list(node.users)[1:]:
+            with gm.graph.inserting_before(user):
+                copy = gm.graph.node_copy(node)
+            user.replace_input_with(node, copy)
     return gm

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 from ..registry import converter
-from .checks import static_shapes
 
 aten = torch.ops.aten
 
@@ -29,10 +29,14 @@ def _attention_supported(node) -> str | None:
         return "only 3-D or 4-D query, key and value are converted"
     if args.get("dropout_p"):
         return "attention dropout is not supported"
-    if k.shape != v.shape or q.shape[-1] != v.shape[-1]:
+    if not isinstance(q.shape[-1], int):
+        return "the head size must be static"
+    if not (_same(k.shape, v.shape) and _same(q.shape[-1:], v.shape[-1:])):
         return "TensorRT attention needs key and value of one shape, with query's head size"
-    if q.shape[0] != k.shape[0]:
+    if not _same(q.shape[:1], k.shape[:1]):
         return "query and key/value batch sizes differ"
+    if q.dim() == 3 and not all(isinstance(d, int) for d in q.shape):
+        return "3-D attention with dynamic sizes is not converted"
     heads_q, heads_kv = q.shape[1] if q.dim() == 4 else 1, k.shape[1] if k.dim() == 4 else 1
     if heads_q % heads_kv:
         return f"{heads_q} query heads cannot share {heads_kv} key/value heads"
@@ -42,7 +46,12 @@ def _attention_supported(node) -> str | None:
     return None
 
 
-@converter(aten.scaled_dot_product_attention.default, checks=(_attention_supported, static_shapes))
+def _same(a, b) -> bool:
+    """Equal sizes, decided without guarding (a comparison of symbolic sizes would specialize them)."""
+    return len(a) == len(b) and all(statically_known_true(x == y) for x, y in zip(a, b))
+
+
+@converter(aten.scaled_dot_product_attention.default, checks=_attention_supported)
 def scaled_dot_product_attention(ctx, node, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                                  scale=None, enable_gqa=False):
     three_d = ctx.rank(query) == 3
@@ -58,7 +67,7 @@ def scaled_dot_product_attention(ctx, node, query, key, value, attn_mask=None, d
         mask = ctx.tensor(attn_mask)
         if three_d:
             mask = _with_unit_heads(ctx, ctx.unsqueeze_to(mask, 3))
-        attention.mask, attended = _mask(ctx, mask, ctx.shape(query)[2], ctx.shape(key)[2], ctx.dtype_of(query))
+        attention.mask, attended = _mask(ctx, mask, ctx.size_of(query, 2), ctx.size_of(key, 2), ctx.dtype_of(query))
     attention.decomposable = True
     out = ctx.out(attention)
     if attended is not None:
@@ -100,8 +109,15 @@ def _not(ctx, x):
 
 
 def _expanded(ctx, mask, seq_q, seq_kv):
+    """The mask's last two dims at full size (IAttention does not broadcast them); seq sizes may be tensors."""
     a0, a1, rows, cols = ctx.shape(mask)
-    if (rows, cols) == (seq_q, seq_kv):
+    if rows != 1 and cols != 1:
         return mask
-    stride = (1, 1, 0 if rows == 1 else 1, 0 if cols == 1 else 1)  # IAttention does not broadcast these two
-    return ctx.out(ctx.network.add_slice(mask, (0, 0, 0, 0), (a0, a1, seq_q, seq_kv), stride))
+    stride = (1, 1, 0 if rows == 1 else 1, 0 if cols == 1 else 1)
+    sizes = [ctx.size_of(mask, 0), ctx.size_of(mask, 1), seq_q if rows == 1 else ctx.size_of(mask, 2),
+             seq_kv if cols == 1 else ctx.size_of(mask, 3)]
+    if all(isinstance(n, int) for n in sizes):
+        return ctx.out(ctx.network.add_slice(mask, (0, 0, 0, 0), tuple(sizes), stride))
+    layer = ctx.network.add_slice(mask, (0, 0, 0, 0), (1, 1, 1, 1), stride)
+    layer.set_input(2, ctx.shape_from(sizes))
+    return ctx.out(layer)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
+import functools
 
 import torch
 
 from ..context import normalize_dim
 from ..registry import converter
-from .checks import constant_arg, static_shapes
+from .checks import constant_arg
 
 aten = torch.ops.aten
 
@@ -41,16 +41,23 @@ def _element_gather_shapes(node) -> str | None:
     val, index = node.args[0].meta.get("val"), node.args[2].meta.get("val")
     if val is None or index is None or val.dim() != index.dim():
         return "gather needs an index of the input's rank"
-    return static_shapes(node)
+    return None
 
 
 @converter(aten.gather.default, checks=_element_gather_shapes)
 def gather(ctx, node, input, dim, index, sparse_grad=False):
     # torch reads only index.shape of the other dims: crop the input to it, TensorRT wants equal shapes
-    input, dim = ctx.tensor(input), normalize_dim(dim, ctx.rank(input))
-    shape = [n if d == dim else m for d, (n, m) in enumerate(zip(ctx.shape(input), ctx.shape(ctx.tensor(index))))]
-    cropped = ctx.out(ctx.network.add_slice(input, (0,) * len(shape), tuple(shape), (1,) * len(shape)))
-    layer = ctx.network.add_gather(cropped, ctx.tensor(index), dim)
+    input, index = ctx.tensor(input), ctx.tensor(index)
+    dim = normalize_dim(dim, ctx.rank(input))
+    shape = [ctx.size_of(input if d == dim else index, d) for d in range(ctx.rank(input))]
+    rank = len(shape)
+    if all(isinstance(n, int) for n in shape):
+        cropped = ctx.out(ctx.network.add_slice(input, (0,) * rank, tuple(shape), (1,) * rank))
+    else:
+        crop = ctx.network.add_slice(input, (0,) * rank, (1,) * rank, (1,) * rank)
+        crop.set_input(2, ctx.shape_from(shape))
+        cropped = ctx.out(crop)
+    layer = ctx.network.add_gather(cropped, index, dim)
     layer.mode = ctx.trt.GatherMode.ELEMENT
     return ctx.out(layer)
 
@@ -63,12 +70,12 @@ def _integer_indices(node) -> str | None:
     return None
 
 
-@converter(aten.index.Tensor, checks=(_integer_indices, static_shapes))
+@converter(aten.index.Tensor, checks=_integer_indices)
 def index(ctx, node, input, indices):
     """x[i0, :, i2, ...]: the index tensors broadcast together; their dims replace the indexed dims in
     place when those are adjacent, else they lead the result (numpy advanced indexing)."""
     input = ctx.tensor(input)
-    shape = ctx.shape(input)
+    shape = [ctx.size_of(input, d) for d in range(ctx.rank(input))]  # ints, or size tensors when dynamic
     dims = [d for d, i in enumerate(indices) if i is not None]
     idx = [_wrapped(ctx, indices[d], shape[d]) for d in dims]
     if len(dims) == 1:
@@ -77,9 +84,10 @@ def index(ctx, node, input, indices):
     if dims != list(range(dims[0], dims[-1] + 1)):  # not adjacent: move the indexed dims to the front
         x = _permuted(ctx, x, dims + [d for d in range(len(shape)) if d not in dims])
         front = 0
-    moved = ctx.shape(x)
-    merged = moved[:front] + (math.prod(shape[d] for d in dims),) + moved[front + len(dims):]
-    return _gather(ctx, ctx.reshape(x, merged), _linear_index(ctx, idx, [shape[d] for d in dims]), front)
+    moved = [ctx.size_of(x, d) for d in range(ctx.rank(x))]
+    merged = moved[:front] + [_product(ctx, [shape[d] for d in dims])] + moved[front + len(dims):]
+    flat = ctx.reshape(x, merged if all(isinstance(m, int) for m in merged) else ctx.shape_from(merged))
+    return _gather(ctx, flat, _linear_index(ctx, idx, [shape[d] for d in dims]), front)
 
 
 def _permuted(ctx, x, perm):
@@ -88,10 +96,14 @@ def _permuted(ctx, x, perm):
     return ctx.out(layer)
 
 
+def _product(ctx, sizes):
+    return functools.reduce(lambda a, b: ctx.size_math(a, b, "PROD"), sizes, 1)
+
+
 def _linear_index(ctx, indices, sizes):
     """Row-major position of each broadcast index tuple in the merged dim."""
     linear = None
-    for index, stride in zip(indices, [math.prod(sizes[k + 1:]) for k in range(len(sizes))]):
+    for index, stride in zip(indices, [_product(ctx, sizes[k + 1:]) for k in range(len(sizes))]):
         term = ctx.elementwise(ctx.cast(ctx.tensor(index), torch.int64), stride, ctx.trt.ElementWiseOperation.PROD)
         linear = term if linear is None else ctx.elementwise(linear, term, ctx.trt.ElementWiseOperation.SUM)
     return linear

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 import torch
 
 from ..context import normalize_dim
 from ..registry import converter
-from .checks import static_shapes
 
 aten = torch.ops.aten
-
-
-def _out_shape(node) -> tuple[int, ...]:
-    return tuple(node.meta["val"].shape)
 
 
 @converter(aten.view.default, aten._unsafe_view.default, aten.reshape.default)
@@ -67,10 +64,21 @@ def cat(ctx, node, tensors, dim=0):
     return ctx.out(layer)
 
 
-@converter(aten.unsqueeze.default, aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default,
-           checks=static_shapes)
-def squeeze_unsqueeze(ctx, node, input, dim=None):
-    return ctx.reshape(input, _out_shape(node))
+@converter(aten.unsqueeze.default)
+def unsqueeze(ctx, node, input, dim):
+    axis = normalize_dim(dim, ctx.rank(input) + 1)
+    return ctx.out(ctx.network.add_unsqueeze(input, ctx.constant(np.array([axis], dtype=np.int64))))
+
+
+@converter(aten.squeeze.dim, aten.squeeze.dims, aten.squeeze.default)
+def squeeze(ctx, node, input, dim=None):
+    """torch drops only the named dims that have size 1 (a dynamic dim is never dropped here)."""
+    rank = ctx.rank(input)
+    dims = range(rank) if dim is None else (dim if isinstance(dim, (list, tuple)) else [dim])
+    axes = sorted({normalize_dim(d, rank) for d in dims if ctx.shape(input)[normalize_dim(d, rank)] == 1})
+    if not axes:
+        return ctx.identity(input)
+    return ctx.out(ctx.network.add_squeeze(input, ctx.constant(np.array(axes, dtype=np.int64))))
 
 
 @converter(aten.select.int)
@@ -86,39 +94,41 @@ def select(ctx, node, input, dim, index):
     return ctx.out(ctx.network.add_gather(input, indices, dim))
 
 
-def _static_slice(node) -> str | None:
-    val = node.args[0].meta.get("val")
-    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
-    if val is None or not isinstance(val.shape[dim], int):
-        return "slicing a dynamic dim is not supported"
+def _slice_bounds_known(node) -> str | None:
+    from ..interpreter import node_args
+
+    args = node_args(node)
+    dim_size = node.args[0].meta["val"].shape[args["dim"]]
+    for bound in (args["start"], args["end"]):
+        if isinstance(bound, int) and bound < 0 and not isinstance(dim_size, int):
+            return "a negative slice bound on a dynamic dim is not supported"
     return None
 
 
-@converter(aten.slice.Tensor, checks=_static_slice)
+@converter(aten.slice.Tensor, checks=_slice_bounds_known)
 def slice_(ctx, node, input, dim=0, start=None, end=None, step=1):
-    shape = ctx.shape(input)
-    dim = normalize_dim(dim, len(shape))
-    begin, stop, _ = slice(start, end, step).indices(shape[dim])
-    length = max(0, (stop - begin + step - 1) // step)
-    starts, sizes, strides = [0] * len(shape), list(shape), [1] * len(shape)
-    starts[dim], sizes[dim], strides[dim] = begin, length, step
-    if any(s < 0 for s in sizes):
-        return _dynamic_slice(ctx, input, starts, dim, length, strides)
-    return ctx.out(ctx.network.add_slice(input, tuple(starts), tuple(sizes), tuple(strides)))
-
-
-def _dynamic_slice(ctx, input, starts, dim, length, strides):
-    """Keep every other dim's (dynamic) size: the size tensor is the input shape with one entry replaced."""
-    import numpy as np
-
-    shape = ctx.shape_tensor(input)
-    mask = np.ones(len(starts), dtype=np.int64)
-    mask[dim] = 0
-    sizes = ctx.elementwise(ctx.elementwise(shape, ctx.constant(mask), ctx.trt.ElementWiseOperation.PROD),
-                            ctx.constant(np.eye(len(starts), dtype=np.int64)[dim] * length),
-                            ctx.trt.ElementWiseOperation.SUM)
-    layer = ctx.network.add_slice(input, tuple(starts), tuple([1] * len(starts)), tuple(strides))
-    layer.set_input(2, sizes)
+    input = ctx.tensor(input)
+    rank = ctx.rank(input)
+    dim = normalize_dim(dim, rank)
+    size = ctx.size_of(input, dim)
+    if isinstance(size, int) and all(isinstance(b, (int, type(None))) for b in (start, end)):
+        begin, stop, _ = slice(start, end, step).indices(size)
+    else:  # symbolic: clamp the end to the size like torch (INT64_MAX means "to the end")
+        begin = 0 if start is None else start
+        stop = size if end is None else ctx.size_math(end, size, "MIN")
+    length = ctx.size_math(ctx.size_math(ctx.size_math(stop, begin, "SUB"), step - 1, "SUM"), step, "FLOOR_DIV")
+    if isinstance(length, int):
+        length = max(0, length)
+    starts = [0] * rank
+    starts[dim] = begin
+    sizes = [ctx.size_of(input, d) if d != dim else length for d in range(rank)]
+    strides = [1] * rank
+    strides[dim] = step
+    if all(isinstance(v, int) for v in starts + sizes):
+        return ctx.out(ctx.network.add_slice(input, tuple(starts), tuple(sizes), tuple(strides)))
+    layer = ctx.network.add_slice(input, (0,) * rank, (1,) * rank, tuple(strides))
+    layer.set_input(1, ctx.shape_from(starts))
+    layer.set_input(2, ctx.shape_from(sizes))
     return ctx.out(layer)
 
 
@@ -135,10 +145,16 @@ def where(ctx, node, condition, input, other):
     return ctx.out(ctx.network.add_select(cond, a, b))
 
 
-@converter(aten.expand.default, checks=static_shapes)
+@converter(aten.expand.default)
 def expand(ctx, node, input, size, implicit=False):
-    out_shape = _out_shape(node)
-    x = ctx.unsqueeze_to(input, len(out_shape))
-    in_shape = ctx.shape(x)
-    strides = tuple(0 if a == 1 and b != 1 else 1 for a, b in zip(in_shape, out_shape))
-    return ctx.out(ctx.network.add_slice(x, (0,) * len(out_shape), out_shape, strides))
+    x = ctx.unsqueeze_to(ctx.tensor(input), len(size))
+    source = node.args[0].meta["val"].shape if isinstance(node.args[0], torch.fx.Node) else tuple(input.shape)
+    source = (1,) * (len(size) - len(source)) + tuple(source)  # the FX shape knows sizes TensorRT sees as -1
+    sizes = [ctx.size_of(x, d) if isinstance(s, int) and s == -1 else s for d, s in enumerate(size)]
+    strides = tuple(0 if isinstance(n, int) and n == 1 and not (isinstance(s, int) and s == 1) else 1
+                    for n, s in zip(source, sizes))
+    if all(isinstance(s, int) for s in sizes):
+        return ctx.out(ctx.network.add_slice(x, (0,) * len(sizes), tuple(sizes), strides))
+    layer = ctx.network.add_slice(x, (0,) * len(sizes), (1,) * len(sizes), strides)
+    layer.set_input(2, ctx.shape_from(sizes))
+    return ctx.out(layer)

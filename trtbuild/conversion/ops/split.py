@@ -12,24 +12,38 @@ aten = torch.ops.aten
 
 
 def _pieces(ctx, x, sizes, dim):
-    """Consecutive slices of `sizes` along `dim` (static shapes)."""
-    shape = ctx.shape(x)
-    dim = normalize_dim(dim, len(shape))
+    """Consecutive slices of `sizes` along `dim` (static); the other dims may be dynamic."""
+    rank = ctx.rank(x)
+    dim = normalize_dim(dim, rank)
     pieces, start = [], 0
     for size in sizes:
-        starts, lengths = [0] * len(shape), list(shape)
-        starts[dim], lengths[dim] = start, size
-        pieces.append(ctx.out(ctx.network.add_slice(x, tuple(starts), tuple(lengths), (1,) * len(shape))))
+        starts = [0] * rank
+        starts[dim] = start
+        lengths = [size if d == dim else ctx.size_of(x, d) for d in range(rank)]
+        if all(isinstance(n, int) for n in lengths):
+            layer = ctx.network.add_slice(x, tuple(starts), tuple(lengths), (1,) * rank)
+        else:
+            layer = ctx.network.add_slice(x, tuple(starts), (1,) * rank, (1,) * rank)
+            layer.set_input(2, ctx.shape_from(lengths))
+        pieces.append(ctx.out(layer))
         start += size
     return pieces
 
 
-@converter(aten.split_with_sizes.default, checks=static_shapes)
+def _static_split_dim(node) -> str | None:
+    from ..interpreter import node_args
+
+    args = node_args(node)
+    size = node.args[0].meta["val"].shape[args["dim"]]
+    return None if isinstance(size, int) else "splitting along a dynamic dim is not supported"
+
+
+@converter(aten.split_with_sizes.default, checks=_static_split_dim)
 def split_with_sizes(ctx, node, input, split_sizes, dim=0):
     return _pieces(ctx, input, split_sizes, dim)
 
 
-@converter(aten.split.Tensor, checks=static_shapes)
+@converter(aten.split.Tensor, checks=_static_split_dim)
 def split(ctx, node, input, split_size, dim=0):
     total = ctx.shape(input)[dim]
     return _pieces(ctx, input, [min(split_size, total - s) for s in range(0, total, split_size)] or [0], dim)
