@@ -1,6 +1,7 @@
 """The error hierarchy. The CLI maps each class to a documented exit code.
 
-Exit codes: 0 ok, 1 build failed, 2 bad input (recipe, model, weights), 3 `--check` found work.
+Exit codes: 0 ok, 1 build failed (also: the cache or the output dir cannot be written, e.g. read-only
+or full), 2 bad input (recipe, model, weights, settings in the environment), 3 `--check` found work.
 """
 
 from __future__ import annotations

@@ -5,13 +5,16 @@ export -> key -> (recipe cache hit: write artifacts) | (compile, store, write ar
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import __version__
-from .errors import TrtbuildError
+from .errors import ModelError, TrtbuildError
 from .recipe import Recipe
 
 STATUS = ("built", "cached", "failed")
@@ -33,9 +36,10 @@ class RecipeResult:
     precision: str | None = None
     fast_path: bool = False
     verify: dict[str, Any] | None = None
-    # in-process only (not reported): reused by `make --verify`
+    # in-process only (not reported): reused by `make --verify`; the failure's traceback for --debug
     model: Any = None
     program: Any = None
+    traceback: str | None = None
 
     def report(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "status": self.status, "key": self.key,
@@ -60,7 +64,10 @@ def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
         program = load_program(recipe)
         return program.module(), program
     model = build_model(recipe)
-    return model, trace(model, recipe.compile_inputs())
+    try:
+        return model, trace(model, recipe.compile_inputs())
+    except ModelError as exc:  # trace knows the model, not the recipe: name the file and field
+        raise ModelError(f"{recipe.path}: model.factory {recipe.model.factory!r}: {exc}") from exc
 
 
 def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
@@ -84,6 +91,7 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
         _make(recipe, store, out_dir, progress, result, stamp)
     except TrtbuildError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
+        result.traceback = traceback.format_exc()
     finally:
         result.seconds = time.perf_counter() - start
     return result
@@ -102,6 +110,7 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: Reci
         from .stamp import record_stamp
 
         get_backend(recipe.target.backend)
+        gc.freeze()  # torch's import leaves ~1M long-lived objects; collections would rescan them all
     with timings.stage("export"):
         result.model, program = export_recipe(recipe)
     result.program = program
@@ -112,21 +121,25 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: Reci
     result.key = key = key_of(doc)
     previous = last_key_doc(out_dir)
     cached = _cached_build(store, key)
+    if cached is None:
+        with _build_lock(store, key, timings):
+            cached = _cached_build(store, key)  # another make may have built it while we waited for the lock
+            if cached is None:
+                compiled = compile_program(program, inputs, settings, target, store=store,
+                                           weight_digests=weights, timings=timings)
+                result.segments = [s.report() for s in compiled.segments]
+                meta = {"name": recipe.display_name, "key": key, "key_doc": doc, "trtbuild": __version__,
+                        "report": _stable_report(result.segments)}
+                manifest, files = describe_module(compiled.module, compiled.segments, meta)
+                _store_build(store, key, manifest, files)
+                result.status = "built"
+                result.reason = "; ".join(diff_key_docs(previous, doc)) or "not in the cache"
     if cached is not None:
         manifest, files = cached
         result.status = "cached"
         result.reason = "engine key found in the cache"
         result.segments = [dict(s, cache="hit" if s.get("kind") == "tensorrt" else None, build_seconds=0.0)
                            for s in manifest["report"]]
-    else:
-        compiled = compile_program(program, inputs, settings, target, store=store,
-                                   weight_digests=weights, timings=timings)
-        result.segments = [s.report() for s in compiled.segments]
-        meta = {"name": recipe.display_name, "key": key, "key_doc": doc, "trtbuild": __version__, "report": _stable_report(result.segments)}
-        manifest, files = describe_module(compiled.module, compiled.segments, meta)
-        _store_build(store, key, manifest, files)
-        result.status = "built"
-        result.reason = "; ".join(diff_key_docs(previous, doc)) or "not in the cache"
     with timings.stage("write"):
         write_artifacts(out_dir, manifest, files)
     result.timings = timings.seconds
@@ -169,18 +182,32 @@ def _store_build(store: Any, key: str, manifest: dict, files: dict[str, bytes]) 
     store.put_meta("recipe", key, {"key": key, "manifest": manifest, "files": blobs})
 
 
+@contextlib.contextmanager
+def _build_lock(store: Any, key: str, timings: Any) -> Iterator[None]:
+    """Held while building `key`, so that concurrent makes sharing the cache build it once. The time
+    taken to get it (waiting for another make) is the "lock" stage."""
+    if store is None:
+        yield
+        return
+    lock = store.build_lock(key, on_wait=lambda holder: timings.progress(f"waiting for {holder}, which is building it"))
+    with timings.stage("lock"):
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _cached_build(store: Any, key: str) -> tuple[dict, dict[str, bytes]] | None:
     if store is None:
         return None
     entry = store.get_meta("recipe", key)
     if entry is None:
         return None
-    files = {}
-    for path, digest in entry.get("files", {}).items():
-        data = store.get_blob(digest)
-        if data is None:
-            return None
-        files[path] = data
+    # Read every blob even after a miss: each corrupt one is reported and discarded now, not one per run.
+    files = {path: store.get_blob(digest) for path, digest in entry["files"].items()}
+    if any(data is None for data in files.values()):
+        return None
     return entry["manifest"], files
 
 

@@ -5,16 +5,20 @@ Layout of an output dir:
   engines/<sha256>.plan         serialized TensorRT engines
   graphs/<sha256>.json|.safetensors   torch fallback segments (pickle-free graph format)
 Files are content-addressed and written with temp + rename; manifest.json is replaced last, so a
-reader sees either the previous complete build or the new one, never half of one.
+reader sees either the previous complete build or the new one, never half of one. One writer at a
+time holds an flock on the output dir; the kernel drops it when the writer dies, even by SIGKILL, so
+the temp files (`.*.tmp`) the next writer finds are a dead writer's, and it removes them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -86,15 +90,35 @@ def _umask() -> int:
 
 def write_artifacts(out_dir: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
     try:
-        for rel, data in files.items():
-            target = out_dir / rel
-            if not (target.is_file() and target.stat().st_size == len(data)
-                    and digest_bytes(target.read_bytes()) == digest_bytes(data)):
-                _atomic_write(target, data)
-        _atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with _sole_writer(out_dir):
+            _remove_temp_files(out_dir)
+            for rel, data in files.items():
+                target = out_dir / rel
+                if not (target.is_file() and target.stat().st_size == len(data)
+                        and digest_bytes(target.read_bytes()) == digest_bytes(data)):
+                    _atomic_write(target, data)
+            _atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+            _remove_stale(out_dir, set(files))
     except OSError as exc:
         raise ArtifactError(f"cannot write build output to {out_dir}: {exc.strerror or exc}") from None
-    _remove_stale(out_dir, set(files))
+
+
+@contextmanager
+def _sole_writer(out_dir: Path) -> Iterator[None]:
+    """An exclusive flock on the output dir for the block (concurrent makes of one recipe take turns)."""
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _remove_temp_files(out_dir: Path) -> None:
+    for folder in (out_dir, out_dir / "engines", out_dir / "graphs"):
+        for path in folder.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
 
 
 def _remove_stale(out_dir: Path, keep: set[str]) -> None:

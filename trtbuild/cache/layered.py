@@ -120,6 +120,9 @@ class LayeredStore:
     def stats(self) -> tuple[int, int]:
         return self.local.stats()
 
+    def build_lock(self, key: str, on_wait: Callable[[str], None] | None = None):
+        return self.local.build_lock(key, on_wait)  # builds on this machine coordinate through its cache
+
     # -- moving whole caches ----------------------------------------------------------------
     def push_all(self) -> int:
         """Upload every local entry (blobs before the metadata naming them); the number uploaded."""

@@ -4,6 +4,10 @@ Entries:
   blob/<sha256>     raw bytes (engines, fallback graphs); the key is the SHA-256 of the bytes
   segment/<key>     JSON: the engine blob's digest, I/O specs, the key document
   recipe/<key>      JSON: the assembly manifest and the digests of every blob it needs
+  lock/<key>        JSON: who is building <key> right now (see lock.py)
+Metadata is stored as UTF-8 bytes (so neither sqlite nor diskcache decodes damaged text), names its
+own key and carries the SHA-256 of its bytes in diskcache's tag column: a read detects any damage to
+either kind of entry. A damaged entry is reported with its name, discarded and rebuilt.
 Blobs are written before the metadata that points at them, so a crash leaves at worst an orphan
 blob, never metadata pointing at nothing. Values are never pickled: `SafeDisk` refuses to read or
 write anything but bytes and text.
@@ -11,6 +15,7 @@ write anything but bytes and text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -51,9 +56,20 @@ class SafeDisk(diskcache.Disk):
             raise CacheError("cache entry is pickled: refusing to read it (cache tampered?)")
         return super().fetch(mode, filename, value, read)
 
+    def _write(self, full_path, iterator, mode, encoding=None):
+        try:
+            return super()._write(full_path, iterator, mode, encoding)
+        except BaseException:
+            # diskcache leaves the half-written value file of a failed write (disk full) behind
+            with contextlib.suppress(OSError):
+                os.remove(full_path)
+            raise
 
-class CorruptEntry(Exception):
-    pass
+
+def encode_meta(doc: dict[str, Any]) -> tuple[bytes, str]:
+    """A metadata document as stored: its JSON as bytes, and their SHA-256 (kept as the entry's tag)."""
+    body = json.dumps(doc, sort_keys=True).encode()
+    return body, digest_bytes(body)
 
 
 class LocalStore:
@@ -74,39 +90,27 @@ class LocalStore:
     # -- blobs ------------------------------------------------------------------------------
     def put_blob(self, data: bytes) -> str:
         digest = digest_bytes(data)
-        key = f"blob/{digest}"
-        if key not in self._cache:
-            self._write(key, bytes(data))
+        if self.get_blob(digest) is None:  # a stored copy is reused only if it is intact
+            self._write(f"blob/{digest}", bytes(data))
         return digest
 
     def get_blob(self, digest: str) -> bytes | None:
         """The blob's bytes if present and intact; a corrupt blob is reported and discarded."""
-        key = f"blob/{digest}"
-        data = self._read(key)
-        if data is None:
-            return None
-        if not isinstance(data, bytes) or digest_bytes(data) != digest:
-            self._discard(key, "its bytes do not match its digest")
-            return None
-        return data
+        return self._verified(f"blob/{digest}")
 
     # -- metadata ---------------------------------------------------------------------------
     def put_meta(self, kind: str, key: str, doc: dict[str, Any]) -> None:
-        self._write(f"{kind}/{key}", json.dumps(doc, sort_keys=True))
+        self._write(f"{kind}/{key}", *encode_meta(doc))
 
     def get_meta(self, kind: str, key: str) -> dict[str, Any] | None:
-        name = f"{kind}/{key}"
-        text = self._read(name)
-        if text is None:
-            return None
-        try:
-            doc = json.loads(text)
-            if not isinstance(doc, dict) or doc.get("key") != key:
-                raise ValueError("metadata does not name this key")
-        except (ValueError, TypeError) as exc:
-            self._discard(name, f"its metadata is broken ({exc})")
-            return None
-        return doc
+        """The entry's document if present and intact; a corrupt entry is reported and discarded."""
+        return self._verified(f"{kind}/{key}")
+
+    def build_lock(self, key: str, on_wait: Callable[[str], None] | None = None):
+        """A context manager holding the build lock of `key` (see lock.py)."""
+        from .lock import BuildLock  # lock.py writes entries in this module's format
+
+        return BuildLock(self._cache, key, on_wait=on_wait)
 
     def delete(self, name: str) -> None:
         self._cache.delete(name)
@@ -119,6 +123,25 @@ class LocalStore:
 
     def raw(self, name: str) -> Any:
         return self._read(name)
+
+    def inspect(self, name: str) -> tuple[Any, str | None]:
+        """What a read finds, without discarding anything: (blob bytes or metadata document, None),
+        (None, what is wrong) for a corrupt entry, or (None, None) when there is no entry."""
+        kind, _, key = name.partition("/")
+        try:
+            value, tag = self._cache.get(name, default=None, tag=True, retry=True)
+        except CacheError:
+            return None, "it is stored in a form trtbuild never writes"
+        except (OSError, sqlite3.Error) as exc:
+            self.warn(f"cache entry {name} could not be read ({exc}); treating it as missing")
+            return None, None
+        if value is None:
+            # diskcache answers a missing value file like a miss, but its index still lists the entry
+            return None, ("its value file is missing" if name in self._cache else None)
+        if kind == "blob":
+            intact = isinstance(value, bytes) and digest_bytes(value) == key
+            return (value, None) if intact else (None, "bytes do not match the digest")
+        return _parse_meta(key, value, tag)
 
     def volume(self) -> int:
         return self._cache.volume()
@@ -135,9 +158,15 @@ class LocalStore:
             self.warn(f"cache entry {name} could not be read ({exc}); treating it as missing")
         return None
 
-    def _write(self, name: str, value: bytes | str) -> None:
+    def _verified(self, name: str) -> Any:
+        value, problem = self.inspect(name)
+        if problem is not None:
+            self._discard(name, problem)
+        return value
+
+    def _write(self, name: str, value: bytes | str, tag: str | None = None) -> None:
         try:
-            self._cache.set(name, value, retry=True)
+            self._cache.set(name, value, tag=tag, retry=True)
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(f"cannot write to the cache at {self.directory}: {exc}") from None
 
@@ -147,6 +176,21 @@ class LocalStore:
             self._cache.delete(name, retry=True)
         except (OSError, sqlite3.Error):
             pass
+
+
+def _parse_meta(key: str, body: Any, tag: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """(document, None) for intact metadata naming `key`; (None, what is wrong) otherwise."""
+    if tag is None:
+        return None, "broken metadata: it has no checksum (written by an older trtbuild?)"
+    if not isinstance(body, bytes) or digest_bytes(body) != tag:
+        return None, "broken metadata: its bytes do not match its checksum"
+    try:
+        doc = json.loads(body)
+    except ValueError as exc:
+        return None, f"broken metadata: it is not JSON ({exc})"
+    if not isinstance(doc, dict) or doc.get("key") != key:
+        return None, "broken metadata: it does not name this key"
+    return doc, None
 
 
 def default_cache_dir(explicit: str | None = None) -> Path:

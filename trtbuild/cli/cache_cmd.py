@@ -140,33 +140,34 @@ def ls(cache_dir: str | None, as_json: bool, kind: str | None) -> int:
 @cache_dir_option
 @json_option
 def verify(cache_dir: str | None, as_json: bool) -> int:
-    """Re-hash every blob, parse every metadata entry, check every entry's blobs exist."""
-    from ..cache.digest import digest_bytes
-    from ..cache.layered import blob_refs, parse_entry
-
+    """Read every entry as `make` does (blob digests, metadata checksums and keys, value files) and check
+    that every metadata entry's blobs exist. Reports problems; changes nothing."""
     store = _local(cache_dir)
     problems, names = [], set(store.names())
     try:
         for name in sorted(names):
-            kind, _, key = name.partition("/")
-            value = store.raw(name)
-            if kind == "blob":
-                if not isinstance(value, bytes) or digest_bytes(value) != key:
-                    problems.append({"name": name, "problem": "bytes do not match the digest"})
-                continue
-            try:
-                doc = parse_entry(kind, key, value if value is not None else "")
-            except ValueError as exc:
-                problems.append({"name": name, "problem": f"broken metadata: {exc}"})
-                continue
-            missing = [d for d in blob_refs(kind, doc) if f"blob/{d}" not in names]
-            if missing:
-                problems.append({"name": name, "problem": f"missing blobs: {', '.join(missing)}"})
+            problem = _entry_problem(store, name, names)
+            if problem:
+                problems.append({"name": name, "problem": problem})
     finally:
         store.close()
     text = "\n".join(f"{p['name']}: {p['problem']}" for p in problems) or f"{len(names)} entries ok"
     _report({"entries": len(names), "problems": problems}, as_json, text)
     return 1 if problems else 0
+
+
+def _entry_problem(store, name: str, names: set[str]) -> str | None:
+    from ..cache.layered import blob_refs
+
+    value, problem = store.inspect(name)
+    kind = name.partition("/")[0]
+    if problem or value is None or kind == "blob":  # value None, no problem: gone since listed (or expired)
+        return problem
+    try:
+        missing = [d for d in blob_refs(kind, value) if f"blob/{d}" not in names]
+    except ValueError as exc:
+        return f"broken metadata: {exc}"
+    return f"missing blobs: {', '.join(missing)}" if missing else None
 
 
 # -- housekeeping -----------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
+from rich.markup import escape
 
 from ..errors import TrtbuildError
-from .output import emit_json, err, make_table, out, warn
+from .output import emit_json, err, error, make_table, out, warn
 
 
 def exit_code_of(results: list) -> int:
@@ -30,15 +32,15 @@ def progress_printer(name: str, quiet: bool):
     if quiet:
         return None
     if sys.stderr.isatty():
-        status = err.status(f"{name}: starting")
+        status = err.status(escape(f"{name}: starting"))
 
         def show(stage: str) -> None:
-            status.update(f"{name}: {stage}")
+            status.update(escape(f"{name}: {stage}"))
             status.start()
 
         show.status = status
         return show
-    return lambda stage: err.print(f"{name}: {stage}")
+    return lambda stage: err.print(f"{name}: {stage}", markup=False)
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -68,6 +70,8 @@ def select_shard(paths: list, shard: tuple[int, int] | None) -> list:
 @click.option("--remote-write", is_flag=True, help="Also upload new entries to the remote cache (CI).")
 @click.option("--verify", "verify", is_flag=True, help="After building, check numerics like `trtbuild verify`.")
 @click.option("--check", is_flag=True, help="Build nothing; exit 3 if any recipe would build, 0 if all are up to date.")
+@click.option("--dry-run", is_flag=True, help="Build nothing; print each recipe's partition: segments, their ops, "
+              "and why each op left to torch is not in TensorRT.")
 @click.option("--no-fast-path", is_flag=True, help="Always export and hash, even when the stamp says up to date.")
 @click.option("--shard", metavar="I/N", help="Only the I-th of N deterministic shards of the recipes (CI).")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=1, help="Build up to N recipes at once.")
@@ -75,18 +79,22 @@ def select_shard(paths: list, shard: tuple[int, int] | None) -> list:
               "(default: 75% of RAM); each job is assumed to need $TRTBUILD_JOB_GB (default 4) GB.")
 def command(recipes: tuple[str, ...], cache_dir: str | None, out_dir: str | None, as_json: bool,
             verify: bool, check: bool, no_fast_path: bool, shard: str | None, jobs: int,
-            memory_budget: float | None, remote_cache: str | None = None, remote_write: bool = False) -> int:
+            memory_budget: float | None, remote_cache: str | None = None, remote_write: bool = False,
+            dry_run: bool = False) -> int:
     """Build RECIPES (files, globs or folders; default: recipes/)."""
     from ..recipe import find_recipes
 
     paths = select_shard(find_recipes(list(recipes) or ["recipes"]), parse_shard(shard))
+    if dry_run:
+        return _dry_run(paths, as_json)
     store = open_store(cache_dir, remote_cache, remote_write)
     try:
         if check:
             return _check(paths, store, out_dir, not no_fast_path, as_json)
         jobs = _affordable_jobs(jobs, memory_budget)
         options = dict(cache_dir=cache_dir, out_dir=out_dir, fast_path=not no_fast_path, remote=remote_cache,
-                       remote_write=remote_write, quiet=as_json, verify=verify)
+                       remote_write=remote_write, quiet=as_json, verify=verify,
+                       debug=bool((click.get_current_context().obj or {}).get("debug")))
         results = _run_parallel(paths, jobs, options) if jobs > 1 and len(paths) > 1 else \
             [_make_one(p, store, options) for p in paths]
     finally:
@@ -113,7 +121,7 @@ def _make_one(path, store, options: dict):
     try:
         recipe = load_recipe(path)
     except TrtbuildError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+        _show_error(str(exc), traceback.format_exc(), options)
         return RecipeResult(path.stem, str(path), error=str(exc), exit_code=exc.exit_code)
     show = progress_printer(recipe.display_name, options["quiet"])
     try:
@@ -122,11 +130,18 @@ def _make_one(path, store, options: dict):
         if show is not None and hasattr(show, "status"):
             show.status.stop()
     if result.error:
-        err.print(f"[red]error:[/] {result.error}", markup=True, soft_wrap=True)
+        _show_error(result.error, result.traceback, options)
     elif options["verify"]:
         result.verify = _verify(recipe, store, result)
     result.model = result.program = None  # not picklable across processes, and no longer needed
     return result
+
+
+def _show_error(message: str, trace: str | None, options: dict) -> None:
+    """One line per failed recipe; its traceback too with --debug."""
+    if options.get("debug") and trace:
+        sys.stderr.write(trace)
+    error(message)
 
 
 def _worker(path, options: dict):
@@ -149,7 +164,7 @@ def _run_parallel(paths, jobs: int, options: dict) -> list:
         for path, future in zip(paths, futures):
             result = future.result()
             if not options["quiet"]:
-                err.print(f"{result.name}: {result.status}")
+                err.print(f"{result.name}: {result.status}", markup=False)
             results.append(result)
     return results
 
@@ -192,11 +207,32 @@ def _check(paths, store, out_dir, fast_path: bool, as_json: bool) -> int:
     return code
 
 
+def _dry_run(paths, as_json: bool) -> int:
+    from ..make import format_plan, plan_recipe
+    from ..recipe import load_recipe
+
+    plans, code = [], 0
+    for path in paths:
+        try:
+            plans.append(plan_recipe(load_recipe(path)))
+        except TrtbuildError as exc:
+            error(str(exc))
+            plans.append({"name": path.stem, "error": str(exc), "segments": []})
+            code = max(code, exc.exit_code)
+    if as_json:
+        emit_json({"recipes": plans})
+    else:
+        for plan in plans:
+            if "error" not in plan:
+                out.print(format_plan(plan), markup=False, soft_wrap=True)
+    return code
+
+
 def _verify(recipe, store, result) -> dict:
     from ..make import verify_recipe
 
     try:
         return verify_recipe(recipe, store, made=result)
     except TrtbuildError as exc:
-        err.print(f"[red]error:[/] verify: {exc}", markup=True, soft_wrap=True)
+        error(f"verify: {exc}")
         return {"name": recipe.display_name, "ok": False, "error": str(exc), "checks": []}

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 err = Console(stderr=True, highlight=False)
@@ -18,8 +19,13 @@ def emit_json(doc: Any) -> None:
     sys.stdout.flush()
 
 
+# Messages quote user text (recipe keys, paths) that may look like markup: "[/b]" would crash rich.
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True, soft_wrap=True)
+
+
+def error(message: str) -> None:
+    err.print(f"[red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
 
 
 def human_bytes(n: int) -> str:

@@ -6,7 +6,7 @@ import click
 from rich.table import Table
 
 from ..errors import TrtbuildError
-from .output import emit_json, err, out
+from .output import emit_json, err, error, out
 
 
 def verify_table(reports: list[dict]) -> Table:
@@ -36,7 +36,7 @@ def run_verify(paths, store) -> list[dict]:
             err.print(f"{recipe.display_name}: verify")
             reports.append(verify_recipe(recipe, store))
         except TrtbuildError as exc:
-            err.print(f"[red]error:[/] {exc}", markup=True, soft_wrap=True)
+            error(str(exc))
             reports.append({"name": path.stem, "ok": False, "error": str(exc), "exit_code": exc.exit_code,
                             "checks": []})
     return reports

@@ -116,16 +116,26 @@ def _field_path(loc: tuple) -> str:
     return out
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The schema class that owns the last element of `loc` (for did-you-mean suggestions)."""
+def _walk(loc: tuple) -> tuple[int, Any]:
+    """Follow `loc` through the schema: (how many leading parts are fields, list indices or table names,
+    the type reached). What follows is not the recipe's: pydantic names a union's failing member there."""
     current: Any = Recipe
-    for part in loc:
-        if isinstance(part, int):
+    keyed = False  # the previous field is a {name: model} table, so this part is one of its names
+    for depth, part in enumerate(loc):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)) or part not in current.model_fields:
-            return None
-        current = _unwrap(current.model_fields[part].annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+            return depth, None
+        annotation = current.model_fields[part].annotation
+        keyed, current = typing.get_origin(annotation) is dict, _unwrap(annotation)
+    return len(loc), current
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The schema class that owns the last element of `loc` (for did-you-mean suggestions)."""
+    depth, current = _walk(loc)
+    return current if depth == len(loc) and isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -143,7 +153,7 @@ def _unknown_message(key: str, known: typing.Iterable[str], what: str = "field")
 
 
 def _recipe_error(path: Path, exc: ValidationError) -> RecipeError:
-    messages = []
+    messages: dict[str, list[str]] = {}
     for error in exc.errors():
         loc = tuple(error["loc"])
         if error["type"] == "extra_forbidden":
@@ -151,6 +161,7 @@ def _recipe_error(path: Path, exc: ValidationError) -> RecipeError:
             known = owner.model_fields if owner else []
             text = _unknown_message(str(loc[-1]), known)
         else:
+            loc = loc[:_walk(loc)[0]]  # "shape[3].int": the field is shape[3]
             text = error["msg"].removeprefix("Value error, ")
             if error["type"] not in ("missing", "value_error", "assertion_error") and "input" in error:
                 text += f" (got {error['input']!r})"
@@ -159,7 +170,7 @@ def _recipe_error(path: Path, exc: ValidationError) -> RecipeError:
         if nested and "[" in nested.group(1):  # a model-level check that names the field itself
             field = ".".join(p for p in (field, nested.group(1)) if p)
             text = nested.group(2)
-        messages.append((field or "(top level)", text))
-    field, text = messages[0]
-    more = "".join(f"\n  {p}: {t}" for p, t in messages[1:])
-    return RecipeError(str(path), field, text + more)
+        messages.setdefault(field or "(top level)", []).append(text)
+    (field, texts), *others = messages.items()  # one line per field: a union's members share one
+    more = "".join(f"\n  {p}: {', or '.join(t)}" for p, t in others)
+    return RecipeError(str(path), field, ", or ".join(texts) + more)

@@ -137,9 +137,10 @@ class Recipe(_Section):
     @model_validator(mode="after")
     def _named_dims(self) -> "Recipe":
         names = [i.name for i in self.inputs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"input names must be unique; repeated: {', '.join(dupes)}")
+        for j, name in enumerate(names):
+            if name in names[:j]:
+                raise ValueError(f"inputs[{j}].name: {name!r} is already the name of inputs[{names.index(name)}]; "
+                                 "input names must be unique")
         for i, spec in enumerate(self.inputs):
             for j, d in enumerate(spec.shape or []):
                 if isinstance(d, str) and d not in self.dims:

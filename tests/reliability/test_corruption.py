@@ -1,0 +1,118 @@
+"""Damaged cache entries: found by `cache verify`, detected on read, reported by name, discarded, rebuilt.
+
+Every kind of damage is applied to every place an entry can live: blobs and metadata, each either in
+diskcache's index (small values) or in a value file of its own (large ones).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import trtbuild
+from trtbuild.cache.local import LocalStore
+
+from .conftest import corrupt, make_here
+
+
+def blob_in_file(store: LocalStore) -> str:
+    return f"blob/{store.put_blob(os.urandom(200_000))}"
+
+
+def blob_inline(store: LocalStore) -> str:
+    return f"blob/{store.put_blob(b'a small engine' * 20)}"
+
+
+def segment(store: LocalStore, padding: int) -> str:
+    digest = store.put_blob(b"its engine" * 10)
+    key = digest[::-1]
+    store.put_meta("segment", key, {"key": key, "blob": digest, "key_doc": {"graph": "g" * padding}})
+    return f"segment/{key}"
+
+
+PLACES = {
+    "blob in a file": (blob_in_file, ["flipped byte", "flipped high bit", "truncated", "emptied", "missing file"]),
+    "blob inline": (blob_inline, ["flipped byte", "flipped high bit", "truncated", "emptied"]),
+    "metadata inline": (lambda store: segment(store, 100),
+                        ["flipped byte", "flipped high bit", "truncated", "emptied"]),
+    "metadata in a file": (lambda store: segment(store, 100_000),
+                           ["flipped byte", "flipped high bit", "truncated", "emptied", "missing file"]),
+}
+CASES = [(place, how) for place, (_, hows) in PLACES.items() for how in hows]
+
+
+def read(store: LocalStore, name: str):
+    kind, _, key = name.partition("/")
+    return store.get_blob(key) if kind == "blob" else store.get_meta(kind, key)
+
+
+@pytest.mark.parametrize("place,how", CASES, ids=[f"{how} {place}" for place, how in CASES])
+def test_damage_is_found_by_verify_and_discarded_on_read(tmp_path, cli, place, how):
+    cache, warnings = tmp_path / "cache", []
+    store = LocalStore(cache, warn=warnings.append)
+    name = PLACES[place][0](store)
+    store.close()
+    corrupt(cache, name, how)
+
+    found = cli("cache", "verify", "--cache-dir", str(cache), "--json")
+    assert found.code == 1
+    [problem] = found.json()["problems"]
+    assert problem["name"] == name
+
+    store = LocalStore(cache, warn=warnings.append)
+    try:
+        assert read(store, name) is None
+        assert name not in set(store.names())
+    finally:
+        store.close()
+    assert warnings == [f"cache entry {name} is corrupt: {problem['problem']}; discarding it and rebuilding"]
+    assert cli("cache", "verify", "--cache-dir", str(cache)).code == 0
+
+
+def test_put_blob_replaces_a_damaged_copy_instead_of_trusting_it(tmp_path):
+    cache = tmp_path / "cache"
+    store = LocalStore(cache)
+    data = os.urandom(100_000)
+    name = f"blob/{store.put_blob(data)}"
+    corrupt(cache, name, "missing file")  # diskcache's index still lists it
+    assert store.put_blob(data) == name.partition("/")[2]
+    assert store.get_blob(name.partition("/")[2]) == data
+    store.close()
+
+
+# -- end to end: make notices, says which entry, rebuilds, and the output loads ----------------
+
+ENGINE_DAMAGE = ["flipped byte", "truncated", "missing file"]
+
+
+@pytest.mark.parametrize("how", ENGINE_DAMAGE)
+def test_make_rebuilds_a_damaged_engine(built, how):
+    corrupt(built.cache, built.entry("blob"), how)
+    warnings = []
+    again = make_here(built.recipes["tiny"], built.cache, built.out, warnings)
+    assert again.status == "built" and [s["cache"] for s in again.segments] == ["miss"], again.error
+    assert any(w.startswith(f"cache entry {built.entry('blob')} is corrupt") for w in warnings), warnings
+    trtbuild.load(built.out / "tiny")
+    assert make_here(built.recipes["tiny"], built.cache, built.out).status == "cached"  # what it stored is sound
+
+
+def test_make_drops_broken_recipe_metadata_and_reuses_the_intact_engine(built):
+    corrupt(built.cache, built.entry("recipe"), "truncated")
+    warnings = []
+    again = make_here(built.recipes["tiny"], built.cache, built.out, warnings)
+    assert again.status == "built" and [s["cache"] for s in again.segments] == ["hit"], again.error
+    assert warnings[0].startswith(f"cache entry {built.entry('recipe')} is corrupt: broken metadata")
+    trtbuild.load(built.out / "tiny")
+
+
+def test_make_rebuilds_when_segment_metadata_is_broken(built):
+    corrupt(built.cache, built.entry("segment"), "flipped byte")
+    store = LocalStore(built.cache)
+    store.delete(built.entry("recipe"))  # otherwise the recipe entry alone serves the build
+    store.close()
+    warnings = []
+    again = make_here(built.recipes["tiny"], built.cache, built.out, warnings)
+    assert again.status == "built" and [s["cache"] for s in again.segments] == ["miss"], again.error
+    assert warnings[0].startswith(f"cache entry {built.entry('segment')} is corrupt: broken metadata")
+    trtbuild.load(built.out / "tiny")

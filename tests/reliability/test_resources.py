@@ -1,0 +1,136 @@
+"""Resource faults: a cache dir or output dir that cannot be written, a disk that fills up.
+
+Each gives one clear error line and exit code 1, and leaves nothing half-written: no cache entry, no
+value file without an entry, no manifest, no temp file. A full disk is both simulated (a write that
+fails half-way with ENOSPC) and real (a tiny tmpfs, where this machine lets us mount one).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import diskcache
+import pytest
+
+import trtbuild
+from trtbuild.assembly import artifacts
+
+from .conftest import cache_names, convnet_recipe, make_here, orphan_files, read_only, temp_files, tmpfs
+
+NO_SPACE = OSError(errno.ENOSPC, "No space left on device")
+
+
+def assert_cache_holds_no_build(cache) -> None:
+    assert cache_names(cache, "blob") == cache_names(cache, "segment") == cache_names(cache, "recipe") == []
+    assert orphan_files(cache) == set()
+
+
+def assert_no_output(out) -> None:
+    assert not (out / "manifest.json").exists() and temp_files(out.parent) == []
+
+
+# -- the cache ----------------------------------------------------------------------------------
+
+def test_a_read_only_cache_dir_is_a_clear_error(recipe_dir, tmp_path, cli):
+    recipe = convnet_recipe(recipe_dir, "tiny")
+    with read_only(tmp_path / "cache") as cache:
+        made = cli("make", str(recipe), "--cache-dir", str(cache), "--out-dir", str(tmp_path / "out"))
+        assert made.code == 1 and "Traceback" not in made.stderr
+        assert made.stderr.startswith(f"error: cannot open the cache at {cache}: ")
+        assert list(cache.iterdir()) == []
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cache_that_became_read_only_is_a_clear_error(recipe_dir, tmp_path, cli):
+    recipe, cache = convnet_recipe(recipe_dir, "tiny"), tmp_path / "cache"
+    assert make_here(recipe, cache, tmp_path / "out").status == "built"
+    with read_only(cache):
+        made = cli("make", str(recipe), "--cache-dir", str(cache), "--out-dir", str(tmp_path / "out2"))
+    assert made.code == 1 and made.stderr.startswith(f"error: cannot open the cache at {cache}: ")
+    assert not (tmp_path / "out2").exists()
+
+
+def half_then_full(self, full_path, iterator, mode, encoding=None):
+    """diskcache's value-file write on a disk that fills up half-way through."""
+    data = b"".join(chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in iterator)
+    os.makedirs(os.path.dirname(full_path), exist_ok=True)
+    with open(full_path, "wb") as handle:
+        handle.write(data[: len(data) // 2])
+    raise NO_SPACE
+
+
+def test_disk_full_while_storing_the_engine(recipe_dir, tmp_path, monkeypatch):
+    recipe, cache, out = convnet_recipe(recipe_dir, "tiny"), tmp_path / "cache", tmp_path / "out"
+    monkeypatch.setattr(diskcache.Disk, "_write", half_then_full)
+    failed = make_here(recipe, cache, out)
+    assert failed.status == "failed" and failed.exit_code == 1
+    assert failed.error == f"cannot write to the cache at {cache}: [Errno 28] No space left on device"
+    assert_cache_holds_no_build(cache)
+    assert_no_output(out / "tiny")
+    monkeypatch.undo()  # space freed: the next make completes
+    assert make_here(recipe, cache, out).status == "built"
+    trtbuild.load(out / "tiny")
+
+
+def test_a_real_full_disk_under_the_cache(recipe_dir, tmp_path):
+    recipe = convnet_recipe(recipe_dir, "tiny")
+    with tmpfs(tmp_path / "cache", "256k") as cache:
+        failed = make_here(recipe, cache, tmp_path / "out")
+        assert failed.status == "failed" and failed.exit_code == 1
+        assert failed.error.startswith(f"cannot write to the cache at {cache}: ")
+        assert "No space left on device" in failed.error or "disk is full" in failed.error
+        assert_cache_holds_no_build(cache)
+    assert_no_output(tmp_path / "out" / "tiny")
+
+
+# -- the output dir -----------------------------------------------------------------------------
+
+def test_a_read_only_output_dir_is_a_clear_error(recipe_dir, tmp_path):
+    recipe, cache = convnet_recipe(recipe_dir, "tiny"), tmp_path / "cache"
+    with read_only(tmp_path / "out") as out:
+        failed = make_here(recipe, cache, out)
+        assert failed.status == "failed" and failed.exit_code == 1
+        assert failed.error == f"cannot write build output to {out / 'tiny'}: Read-only file system"
+        assert list(out.iterdir()) == []
+    assert make_here(recipe, cache, out).status == "cached"  # the build itself was kept
+
+
+def test_disk_full_while_writing_output_keeps_the_previous_build(recipe_dir, tmp_path, monkeypatch):
+    recipe, cache, out = convnet_recipe(recipe_dir, "tiny"), tmp_path / "cache", tmp_path / "out"
+    first = make_here(recipe, cache, out)
+    recipe.write_text(recipe.read_text().replace("channels = 4", "channels = 6"))
+
+    def no_space(fd):
+        raise NO_SPACE
+
+    monkeypatch.setattr(artifacts.os, "fsync", no_space)  # the data went to the page cache; the disk is full
+    failed = make_here(recipe, cache, out)
+    assert failed.status == "failed" and failed.exit_code == 1
+    assert failed.error == f"cannot write build output to {out / 'tiny'}: No space left on device"
+    assert temp_files(out) == []
+    assert json.loads((out / "tiny" / "manifest.json").read_text())["key"] == first.key
+    assert trtbuild.load(out / "tiny").trtbuild_manifest["key"] == first.key  # the last complete build
+
+
+def test_a_real_full_disk_under_the_output_dir(recipe_dir, tmp_path):
+    recipe = convnet_recipe(recipe_dir, "tiny")
+    with tmpfs(tmp_path / "out", "128k") as out:
+        failed = make_here(recipe, tmp_path / "cache", out)
+        assert failed.status == "failed" and failed.exit_code == 1
+        assert failed.error == f"cannot write build output to {out / 'tiny'}: No space left on device"
+        assert_no_output(out / "tiny")
+
+
+@pytest.mark.parametrize("where", ["cache", "output"])
+def test_the_cli_reports_a_full_disk_in_one_line_with_exit_code_1(recipe_dir, tmp_path, monkeypatch, cli, where):
+    recipe = convnet_recipe(recipe_dir, "tiny")
+    if where == "cache":
+        monkeypatch.setattr(diskcache.Disk, "_write", half_then_full)
+    else:
+        monkeypatch.setattr(artifacts.os, "fsync", lambda fd: (_ for _ in ()).throw(NO_SPACE))
+    made = cli("make", str(recipe), "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"))
+    assert made.code == 1 and "Traceback" not in made.stderr
+    [line] = [l for l in made.stderr.splitlines() if l.startswith("error:")]
+    assert "No space left on device" in line
