@@ -178,7 +178,8 @@ def _stable_report(segments: list[dict]) -> list[dict]:
 def _store_build(store: Any, key: str, manifest: dict, files: dict[str, bytes]) -> None:
     if store is None:
         return
-    blobs = {path: store.put_blob(data) for path, data in files.items()}
+    # artifact files are named by their SHA-256: no need to hash them again
+    blobs = {path: store.put_blob(data, Path(path).name.split(".")[0]) for path, data in files.items()}
     store.put_meta("recipe", key, {"key": key, "manifest": manifest, "files": blobs})
 
 

@@ -102,15 +102,16 @@ def _engine_segment(part: Partition, segment: Segment, lowered: torch.fx.GraphMo
         with timings.stage("build"):
             built = build_engine(net, target.backend, settings, list(target.compute_capabilities), profiles,
                                  progress=lambda phase: timings.progress(f"build: {phase}"))
-        plan = built.plan
+        plan, digest = built.plan, digest_bytes(built.plan)
         result.cache, result.build_seconds = ("miss" if store is not None else None), built.seconds
         result.inputs = [s.describe() for s in net.inputs]
         result.outputs = [s.describe() for s in net.outputs]
         if store is not None:
-            digest = store.put_blob(plan)
+            store.put_blob(plan, digest)
             store.put_meta("segment", key, {"key": key, "blob": digest, "bytes": len(plan), "inputs": result.inputs,
                                             "outputs": result.outputs, "key_doc": doc})
-    result.engine_bytes, result.engine_digest = len(plan), digest_bytes(plan)
+    result.engine_bytes = len(plan)
+    result.engine_digest = meta["blob"] if cached is not None else digest  # a cached blob was verified on read
     module = TRTEngineModule(plan, result.inputs, result.outputs, flavour=target.backend.flavour,
                              compute_capabilities=list(target.compute_capabilities), key=key,
                              profiles=result.profiles, segment=sub, settings=settings)

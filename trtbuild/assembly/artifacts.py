@@ -41,8 +41,8 @@ def describe_module(module: torch.fx.GraphModule, segments: list, meta: dict[str
     """(manifest, files by relative path) for an assembled module."""
     files: dict[str, bytes] = {}
 
-    def add(data: bytes, folder: str, suffix: str) -> dict[str, str]:
-        digest = digest_bytes(data)
+    def add(data: bytes, folder: str, suffix: str, digest: str | None = None) -> dict[str, str]:
+        digest = digest or digest_bytes(data)
         path = f"{folder}/{digest}{suffix}"
         files[path] = data
         return {"file": path, "sha256": digest}
@@ -52,7 +52,7 @@ def describe_module(module: torch.fx.GraphModule, segments: list, meta: dict[str
         sub = getattr(module, seg.name)
         entry: dict[str, Any] = {"name": seg.name, "kind": seg.kind}
         if seg.kind == "tensorrt":
-            entry.update(add(sub.plan, "engines", ".plan"))
+            entry.update(add(sub.plan, "engines", ".plan", seg.engine_digest))
             entry.update(key=seg.key, inputs=seg.inputs, outputs=seg.outputs, profiles=seg.profiles, flavour=sub.flavour,
                          compute_capabilities=sub.compute_capabilities)
         else:
@@ -95,8 +95,9 @@ def write_artifacts(out_dir: Path, manifest: dict[str, Any], files: dict[str, by
             _remove_temp_files(out_dir)
             for rel, data in files.items():
                 target = out_dir / rel
+                # names are content addresses: an intact file of that name already holds these bytes
                 if not (target.is_file() and target.stat().st_size == len(data)
-                        and digest_bytes(target.read_bytes()) == digest_bytes(data)):
+                        and digest_bytes(target.read_bytes()) == Path(rel).name.split(".")[0]):
                     _atomic_write(target, data)
             _atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
             _remove_stale(out_dir, set(files))

@@ -75,8 +75,8 @@ class LayeredStore:
         data = self.local.get_blob(digest)
         return data if data is not None else self._fetch_blob(digest)
 
-    def put_blob(self, data: bytes) -> str:
-        digest = self.local.put_blob(data)
+    def put_blob(self, data: bytes, digest: str | None = None) -> str:
+        digest = self.local.put_blob(data, digest)
         if self.write:
             self._upload(f"blob/{digest}", bytes(data), skip_existing=True)
         return digest

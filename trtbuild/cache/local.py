@@ -77,6 +77,7 @@ class LocalStore:
                  warn: Callable[[str], None] | None = None):
         self.directory = Path(directory)
         self.warn = warn or (lambda message: None)
+        self._intact: set[str] = set()  # blob digests this process wrote or verified
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._cache = diskcache.Cache(str(self.directory), disk=SafeDisk, size_limit=size_limit,
@@ -88,10 +89,14 @@ class LocalStore:
         self._cache.close()
 
     # -- blobs ------------------------------------------------------------------------------
-    def put_blob(self, data: bytes) -> str:
-        digest = digest_bytes(data)
+    def put_blob(self, data: bytes, digest: str | None = None) -> str:
+        """Store bytes under their SHA-256 (`digest`, when the caller already computed it)."""
+        digest = digest or digest_bytes(data)
+        if digest in self._intact:  # written or verified by this process: a 100 MB engine is not re-read
+            return digest
         if self.get_blob(digest) is None:  # a stored copy is reused only if it is intact
             self._write(f"blob/{digest}", bytes(data))
+        self._intact.add(digest)
         return digest
 
     def get_blob(self, digest: str) -> bytes | None:
