@@ -108,7 +108,7 @@ def dump_graph(gm: torch.fx.GraphModule) -> tuple[dict[str, Any], bytes]:
         elif node.op in ("get_attr", "call_module"):
             entry["target"] = node.target
             if node.op == "get_attr":
-                tensors[node.target] = _fetch(gm, node.target).detach().contiguous()
+                tensors[node.target] = operator.attrgetter(node.target)(gm).detach().contiguous()
         entry["args"] = _encode(node.args)
         entry["kwargs"] = {k: _encode(v) for k, v in node.kwargs.items()}
         nodes.append(entry)
@@ -141,13 +141,6 @@ def load_graph(doc: dict[str, Any], weights: bytes, submodules: dict[str, torch.
         env[entry["name"]] = graph.create_node(op, target, tuple(args), kwargs, name=entry["name"])
     gm = torch.fx.GraphModule(root, graph)
     return gm
-
-
-def _fetch(gm: torch.nn.Module, target: str) -> torch.Tensor:
-    obj: Any = gm
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _register(root: torch.nn.Module, name: str, tensor: torch.Tensor) -> None:

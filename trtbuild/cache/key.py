@@ -9,6 +9,7 @@ its input ranges, and the settings, backend and target that shape its engine.
 from __future__ import annotations
 
 import enum
+import operator
 from typing import Any
 
 import torch
@@ -114,7 +115,7 @@ def segment_key_doc(segment: torch.fx.GraphModule, profiles: list, settings: Any
     for node in segment.graph.nodes:
         if node.op == "get_attr":
             name = node.meta.get("weight_name")
-            digests[node.name] = known.get(name) if name in known else digest_tensor(_attr(segment, node.target))
+            digests[node.name] = known.get(name) if name in known else digest_tensor(operator.attrgetter(node.target)(segment))
     engine_settings = {k: v for k, v in settings.describe().items() if k not in PARTITION_ONLY_SETTINGS}
     return {
         "format": KEY_FORMAT,
@@ -126,10 +127,3 @@ def segment_key_doc(segment: torch.fx.GraphModule, profiles: list, settings: Any
         "backend": {"flavour": backend.flavour, "version": backend.version},
         "target": target,
     }
-
-
-def _attr(gm: torch.fx.GraphModule, target: str) -> torch.Tensor:
-    obj: Any = gm
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj

@@ -73,7 +73,7 @@ def convert_segment(gm: torch.fx.GraphModule, backend: Any, settings: Any) -> Ne
             env[node] = network.add_input(spec.name, ctx.trt_dtype(spec.dtype), spec.shape)
             inputs.append(spec)
         elif node.op == "get_attr":
-            env[node] = _fetch_attr(gm, node.target)
+            env[node] = operator.attrgetter(node.target)(gm)
         elif node.op == "call_function":
             env[node] = _convert_node(ctx, node, env)
             ctx.end_node()
@@ -85,13 +85,6 @@ def convert_segment(gm: torch.fx.GraphModule, backend: Any, settings: Any) -> Ne
 def _network_flags(trt: Any) -> int:
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     return 0 if flag is None else 1 << int(flag)
-
-
-def _fetch_attr(gm: torch.fx.GraphModule, target: str) -> Any:
-    obj: Any = gm
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _convert_node(ctx: ConversionContext, node: torch.fx.Node, env: dict) -> Any:

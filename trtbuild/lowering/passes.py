@@ -96,10 +96,7 @@ def _value(gm: torch.fx.GraphModule, node: torch.fx.Node, values: dict) -> torch
     if node in values:
         # remove_noops dropped the clones that made views contiguous (e.g. permute -> view of a bias table)
         return values[node].contiguous()
-    obj = gm
-    for part in node.target.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return operator.attrgetter(node.target)(gm)
 
 
 def split_shared_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:

@@ -114,7 +114,7 @@ def _cast(gm, arg, dtype, before, casts) -> torch.fx.Node:
     if (arg, dtype) in casts:
         return casts[(arg, dtype)]
     if arg.op == "get_attr":  # a weight: store it in the new type rather than casting at run time
-        tensor = _attr(gm, arg.target)
+        tensor = operator.attrgetter(arg.target)(gm)
         name = f"{arg.target.replace('.', '_')}_{str(dtype).removeprefix('torch.')}"
         if not hasattr(gm, name):
             gm.register_buffer(name, tensor.to(dtype), persistent=False)
@@ -159,10 +159,3 @@ def _drop_unused_buffers(gm: torch.fx.GraphModule) -> None:
     used = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
     for name in [name for name, _ in gm.named_buffers(recurse=False) if name not in used]:
         delattr(gm, name)
-
-
-def _attr(gm: torch.fx.GraphModule, target: str) -> torch.Tensor:
-    obj: Any = gm
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj

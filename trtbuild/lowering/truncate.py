@@ -57,9 +57,7 @@ def _narrow_after(gm: torch.fx.GraphModule, node: torch.fx.Node) -> None:
 
 
 def _narrow_constant(gm: torch.fx.GraphModule, node: torch.fx.Node) -> None:
-    obj: Any = gm
-    for part in node.target.split("."):
-        obj = getattr(obj, part)
+    obj = operator.attrgetter(node.target)(gm)
     if obj.dtype == torch.int64 and obj.numel() and (obj.min() < INT32.min or obj.max() > INT32.max):
         name = node.meta.get("weight_name", node.target)
         raise InputError(f"truncate_long_and_double: constant {name} has values outside int32 "
