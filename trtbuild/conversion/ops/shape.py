@@ -137,7 +137,7 @@ def where(ctx, node, condition, input, other):
     cond = ctx.cast(ctx.tensor(condition), torch.bool)
     if not isinstance(input, ctx.trt.ITensor) and not isinstance(other, ctx.trt.ITensor):
         dtype = node.meta["val"].dtype  # two scalars: torch decided the result dtype at trace time
-        a, b = ctx.tensor(torch.tensor(input, dtype=dtype)), ctx.tensor(torch.tensor(other, dtype=dtype))
+        a, b = ctx.tensor(torch.as_tensor(input, dtype=dtype)), ctx.tensor(torch.as_tensor(other, dtype=dtype))
     else:
         a, b = ctx.promote(input, other)
     rank = max(ctx.rank(cond), ctx.rank(a), ctx.rank(b))
