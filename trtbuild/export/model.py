@@ -58,7 +58,7 @@ def read_state_dict(path: Path, where: str) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
 
             return load_file(str(path))
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        state = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:
         raise RecipeError(where, "model.weights", f"cannot read {path.name}: {type(exc).__name__}: {exc}") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
