@@ -70,6 +70,22 @@ def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
         raise ModelError(f"{recipe.path}: model.factory {recipe.model.factory!r}: {exc}") from exc
 
 
+def recipe_target(recipe: Recipe) -> Any:
+    from .engine.backend import get_backend
+    from .pipeline import Target
+
+    return Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
+
+
+def key_document(recipe: Recipe, program: Any, weights: dict[str, str] | None = None) -> dict[str, Any]:
+    """The recipe key's document; make, check, explain and cache pull all use this one."""
+    from .cache.key import recipe_key_doc
+
+    target = recipe_target(recipe)
+    return recipe_key_doc(program, recipe.compile_inputs(), recipe.settings, target.backend, target.describe(),
+                          weights)
+
+
 def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
                 progress: Callable[[str], None] | None = None, fast_path: bool = True) -> RecipeResult:
     """Build one recipe. Expected failures come back as a failed result, never as a traceback."""
@@ -103,10 +119,10 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: Reci
     timings = Timings(progress)
     with timings.stage("import"):  # torch and TensorRT load once per process; report it apart from export
         from .assembly.artifacts import describe_module, write_artifacts
-        from .cache.key import key_of, program_weights, recipe_key_doc
+        from .cache.key import key_of, program_weights
         from .engine.backend import get_backend
         from .explain import diff_key_docs, last_key_doc
-        from .pipeline import Target, compile_program
+        from .pipeline import compile_program
         from .stamp import record_stamp
 
         get_backend(recipe.target.backend)
@@ -114,10 +130,9 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: Reci
     with timings.stage("export"):
         result.model, program = export_recipe(recipe)
     result.program = program
-    inputs, settings = recipe.compile_inputs(), recipe.settings
-    target = Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
+    inputs, settings, target = recipe.compile_inputs(), recipe.settings, recipe_target(recipe)
     weights = program_weights(program)
-    doc = recipe_key_doc(program, inputs, settings, target.backend, target.describe(), weights)
+    doc = key_document(recipe, program, weights)
     result.key = key = key_of(doc)
     previous = last_key_doc(out_dir)
     cached = _cached_build(store, key)
@@ -149,19 +164,15 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: Reci
 
 def check_recipe(recipe: Recipe, store: Any, out_root: str | None, fast_path: bool = True) -> dict[str, Any]:
     """Would `make` build this recipe? Exports and hashes when the stamp cannot tell; builds nothing."""
-    from .cache.key import key_of, recipe_key_doc
-    from .engine.backend import get_backend
+    from .cache.key import key_of
     from .explain import diff_key_docs, last_key_doc
-    from .pipeline import Target
     from .stamp import up_to_date
 
     out_dir = output_dir(recipe, out_root)
     report = {"name": recipe.display_name, "path": str(recipe.path), "out_dir": str(out_dir)}
     if fast_path and up_to_date(recipe, store, out_dir) is not None:
         return dict(report, status="up-to-date", reason="stamp unchanged")
-    _, program = export_recipe(recipe)
-    target = Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
-    doc = recipe_key_doc(program, recipe.compile_inputs(), recipe.settings, target.backend, target.describe())
+    doc = key_document(recipe, export_recipe(recipe)[1])
     key = key_of(doc)
     previous = last_key_doc(out_dir)
     if previous is not None and key_of(previous) == key:
@@ -214,9 +225,8 @@ def _cached_build(store: Any, key: str) -> tuple[dict, dict[str, bytes]] | None:
 
 def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) -> dict[str, Any]:
     """Eager vs reference execution of the compiled module at the recipe's check points."""
-    from .engine.backend import get_backend
     from .export.trace import call_by_name
-    from .pipeline import Target, compile_program
+    from .pipeline import compile_program
     from .verify.check import tolerances, verify_module
 
     inputs, settings = recipe.compile_inputs(), recipe.settings
@@ -224,8 +234,7 @@ def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) 
         model, program = made.model, made.program
     else:
         model, program = export_recipe(recipe)
-    target = Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
-    compiled = compile_program(program, inputs, settings, target, store=store)
+    compiled = compile_program(program, inputs, settings, recipe_target(recipe), store=store)
     rtol, atol = tolerances(settings.lowest_float(), recipe.verify.rtol, recipe.verify.atol)
     by_name = recipe.model.factory is not None and call_by_name(model, inputs)
     checks = verify_module(model, compiled.module, inputs, rtol=rtol, atol=atol, samples=recipe.verify.samples,

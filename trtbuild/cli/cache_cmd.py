@@ -282,19 +282,10 @@ def pull(recipes: tuple[str, ...], cache_dir: str | None, as_json: bool, remote:
 
 def recipe_key(recipe) -> str:
     """The recipe's cache key, computed exactly as `make` does (trtbuild/make.py `_make`)."""
-    from ..cache.key import key_of, program_weights, recipe_key_doc
-    from ..engine.backend import get_backend
-    from ..make import export_recipe
-    from ..pipeline import Target
+    from ..cache.key import key_of
+    from ..make import export_recipe, key_document
 
-    exported = export_recipe(recipe)
-    # export_recipe returns the program, or (eager model, program) in newer versions of make.py
-    program = exported[-1] if isinstance(exported, tuple) else exported
-    target = Target(get_backend(recipe.target.backend), tuple(recipe.target.compute_capabilities))
-    weights = program_weights(program)
-    doc = recipe_key_doc(program, recipe.compile_inputs(), recipe.settings, target.backend, target.describe(),
-                         weights)
-    return key_of(doc)
+    return key_of(key_document(recipe, export_recipe(recipe)[1]))
 
 
 def _pull_one(store, recipe) -> dict[str, Any]:

@@ -13,17 +13,13 @@ from .output import emit_json, out
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def command(recipe: str, out_dir: str | None, as_json: bool) -> int:
     """Show RECIPE's key components and which ones changed since its last build (exports the model)."""
-    from ..cache.key import key_of, recipe_key_doc
-    from ..engine.backend import get_backend
+    from ..cache.key import key_of
     from ..explain import components, diff_key_docs, last_key_doc
-    from ..make import export_recipe, output_dir
-    from ..pipeline import Target
+    from ..make import export_recipe, key_document, output_dir
     from ..recipe import load_recipe
 
     loaded = load_recipe(recipe)
-    _, program = export_recipe(loaded)
-    target = Target(get_backend(loaded.target.backend), tuple(loaded.target.compute_capabilities))
-    doc = recipe_key_doc(program, loaded.compile_inputs(), loaded.settings, target.backend, target.describe())
+    doc = key_document(loaded, export_recipe(loaded)[1])
     previous = last_key_doc(output_dir(loaded, out_dir))
     changes = diff_key_docs(previous, doc)
     report = {"name": loaded.display_name, "key": key_of(doc), "last_key": key_of(previous) if previous else None,
