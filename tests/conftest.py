@@ -36,6 +36,17 @@ def recipe_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def tiny_recipe(factory: str = "tiny_models:convnet", shape: tuple = (1, 3, 7, 7), *, model: str = "",
+                settings: str = "") -> str:
+    """A recipe for a fixture model; `model` and `settings` are extra TOML lines for those tables."""
+    text = f'[model]\nfactory = "{factory}"\n{model}[[inputs]]\nname = "x"\nshape = {list(shape)}\n'
+    return text + (f"[settings]\n{settings}" if settings else "")
+
+
+CONVNET = tiny_recipe(settings="min_block_size = 1\n")  # conv, bn, relu, ceil-mode pool, linear
+MIXED = tiny_recipe("tiny_models:with_unsupported", (2, 8))  # trt / torch (erfinv) / trt
+
+
 def write_recipe(folder: Path, name: str, text: str) -> Path:
     path = folder / f"{name}.toml"
     path.write_text(text)

@@ -2,25 +2,13 @@
 
 import json
 
-from tests.conftest import run_cli, write_recipe
+from tests.conftest import MIXED, run_cli, tiny_recipe, write_recipe
 from trtbuild.coverage import BEGIN, END, CoverageRow, measure, read_table, write_table
 from trtbuild.recipe import load_recipe
 
-CONVNET = """
-[model]
-factory = "tiny_models:convnet"
-[[inputs]]
-name = "x"
-shape = [1, 3, 8, 8]
-"""
+CONVNET = tiny_recipe(shape=(1, 3, 8, 8))
 
-MIXED = """
-[model]
-factory = "tiny_models:with_unsupported"
-[[inputs]]
-name = "x"
-shape = [2, 8]
-"""
+
 
 
 def test_measure_builds_and_verifies_in_a_throwaway_cache(recipe_dir, isolated_cache):

@@ -17,9 +17,6 @@ from . import __version__
 from .errors import ModelError, TrtbuildError
 from .recipe import Recipe
 
-STATUS = ("built", "cached", "failed")
-
-
 @dataclass
 class RecipeResult:
     name: str

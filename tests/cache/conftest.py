@@ -22,19 +22,10 @@ from pathlib import Path
 import pytest
 
 from trtbuild.cache.local import LocalStore
-from tests.conftest import FIXTURES, run_cli
+from tests.conftest import FIXTURES, run_cli, tiny_recipe
 
 HMAC_SECRET = "team-secret-for-tests-0123456789"
-RECIPE = """
-[model]
-factory = "tiny_models:convnet"
-kwargs = {{ channels = {channels} }}
-
-[[inputs]]
-name = "x"
-dtype = "float32"
-shape = [1, 3, 7, 7]
-"""
+RECIPE = tiny_recipe(model="kwargs = {{ channels = {channels} }}\n")  # .format(channels=...)
 # Fast failure when a server is down or broken: one retry, short timeouts.
 FAST = {"TRTBUILD_REMOTE_RETRIES": "1", "TRTBUILD_REMOTE_TIMEOUT": "3", "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost"}

@@ -7,30 +7,14 @@ import sys
 import torch
 from safetensors.torch import save_file
 
-from tests.conftest import run_cli, write_recipe
+from tests.conftest import CONVNET, run_cli, tiny_recipe, write_recipe
 from tests.fixtures.tiny_models import ConvNet
 
-WEIGHTED = """
-[model]
-factory = "tiny_models:convnet"
-weights = "{weights}"
-[[inputs]]
-name = "x"
-shape = [1, 3, 7, 7]
-[settings]
-min_block_size = 1
-"""
+WEIGHTED = tiny_recipe(model='weights = "{weights}"\n', settings="min_block_size = 1\n")
+MIXED = tiny_recipe("tiny_models:with_unsupported", (2, 8),
+                    settings="min_block_size = 2\ntorch_executed_ops = {ops}\n")
 
-MIXED = """
-[model]
-factory = "tiny_models:with_unsupported"
-[[inputs]]
-name = "x"
-shape = [2, 8]
-[settings]
-min_block_size = 2
-torch_executed_ops = {ops}
-"""
+
 
 
 def make(cwd, *args):
@@ -88,7 +72,7 @@ except SystemExit as exit:
 
 
 def test_noop_make_does_not_import_torch(recipe_dir):
-    write_recipe(recipe_dir, "tiny", WEIGHTED.replace('weights = "{weights}"\n', ""))
+    write_recipe(recipe_dir, "tiny", CONVNET)
     make(recipe_dir, "tiny.toml")
     proc = subprocess.run([sys.executable, "-c", NO_TORCH], cwd=recipe_dir, capture_output=True, text=True)
     assert "exit 0 False" in proc.stderr, proc.stderr
@@ -96,7 +80,7 @@ def test_noop_make_does_not_import_torch(recipe_dir):
 
 
 def test_editing_the_factory_source_invalidates_the_fast_path(recipe_dir):
-    write_recipe(recipe_dir, "tiny", WEIGHTED.replace('weights = "{weights}"\n', ""))
+    write_recipe(recipe_dir, "tiny", CONVNET)
     make(recipe_dir, "tiny.toml")
     assert make(recipe_dir, "tiny.toml")[1]["tiny"]["fast_path"]
     source = recipe_dir / "tiny_models.py"
@@ -112,7 +96,7 @@ def test_upgrading_the_factory_package_invalidates_the_fast_path(recipe_dir):
     info = recipe_dir / "fakepkg-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakepkg\nVersion: 1.0\n")
-    write_recipe(recipe_dir, "pkg", WEIGHTED.replace('weights = "{weights}"\n', "").replace(
+    write_recipe(recipe_dir, "pkg", CONVNET.replace(
         "tiny_models:convnet", "fakepkg:convnet"))
     env = {"PYTHONPATH": str(recipe_dir)}
     run = lambda: json.loads(run_cli("make", "--json", "pkg.toml", cwd=recipe_dir, env=env).stdout)["recipes"][0]
@@ -123,7 +107,7 @@ def test_upgrading_the_factory_package_invalidates_the_fast_path(recipe_dir):
 
 
 def test_check_exit_codes(recipe_dir):
-    write_recipe(recipe_dir, "tiny", WEIGHTED.replace('weights = "{weights}"\n', ""))
+    write_recipe(recipe_dir, "tiny", CONVNET)
     proc = run_cli("make", "--check", "tiny.toml", cwd=recipe_dir)
     assert proc.returncode == 3 and "tiny: would build" in proc.stdout
     assert not (recipe_dir / "build").exists()
@@ -148,6 +132,6 @@ def test_shards_cover_every_recipe_exactly_once():
 
 
 def test_bad_shard_is_an_input_error(recipe_dir):
-    write_recipe(recipe_dir, "tiny", WEIGHTED.replace('weights = "{weights}"\n', ""))
+    write_recipe(recipe_dir, "tiny", CONVNET)
     proc = run_cli("make", "--shard", "3/2", "tiny.toml", cwd=recipe_dir)
     assert proc.returncode == 2 and "expected I/N" in proc.stderr

@@ -2,15 +2,8 @@
 
 import json
 
-from tests.conftest import run_cli, write_recipe
+from tests.conftest import MIXED, run_cli, write_recipe
 
-MIXED = """
-[model]
-factory = "tiny_models:with_unsupported"
-[[inputs]]
-name = "x"
-shape = [2, 8]
-"""
 
 # avg_pool2d with divisor_override has a converter whose capability check refuses it
 POOLED = '''

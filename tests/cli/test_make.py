@@ -2,25 +2,9 @@
 
 import json
 
-from tests.conftest import run_cli, write_recipe
+from tests.conftest import CONVNET, MIXED, run_cli, write_recipe
 
-CONVNET = """
-[model]
-factory = "tiny_models:convnet"
-[[inputs]]
-name = "x"
-shape = [1, 3, 7, 7]
-[settings]
-min_block_size = 1
-"""
 
-UNSUPPORTED = """
-[model]
-factory = "tiny_models:with_unsupported"
-[[inputs]]
-name = "x"
-shape = [2, 8]
-"""
 
 
 def make_json(*args, cwd):
@@ -69,7 +53,7 @@ def test_load_in_a_new_process_returns_the_engine(recipe_dir):
 
 
 def test_unsupported_op_builds_a_torch_segment(recipe_dir):
-    write_recipe(recipe_dir, "mixed", UNSUPPORTED)
+    write_recipe(recipe_dir, "mixed", MIXED)
     proc, doc = make_json("mixed.toml", cwd=recipe_dir)
     assert proc.returncode == 0, proc.stderr
     segs = doc["recipes"][0]["segments"]
@@ -78,7 +62,7 @@ def test_unsupported_op_builds_a_torch_segment(recipe_dir):
 
 
 def test_require_full_compilation_fails_naming_the_op(recipe_dir):
-    write_recipe(recipe_dir, "strict", UNSUPPORTED + "[settings]\nrequire_full_compilation = true\n")
+    write_recipe(recipe_dir, "strict", MIXED + "[settings]\nrequire_full_compilation = true\n")
     proc, doc = make_json("strict.toml", cwd=recipe_dir)
     assert proc.returncode == 1
     error = doc["recipes"][0]["error"]

@@ -14,17 +14,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, tiny_recipe
 
-CONVNET = """
-[model]
-factory = "tiny_models:convnet"
-kwargs = {{ channels = {channels} }}
-
-[[inputs]]
-name = "x"
-shape = [1, 3, 7, 7]
-"""
+CONVNET = tiny_recipe(model="kwargs = {{ channels = {channels} }}\n")  # .format(channels=...)
 
 
 def convnet_recipe(folder: Path, name: str, channels: int = 4) -> Path:

@@ -36,10 +36,6 @@ class Segment:
     ops: list[str]
     fallbacks: list[Fallback] = field(default_factory=list)
 
-    @property
-    def module_name(self) -> str:
-        return self.name
-
 
 @dataclass
 class Partition:
