@@ -50,7 +50,8 @@ class RecipeResult:
 def output_dir(recipe: Recipe, out_root: str | None) -> Path:
     if out_root:
         return Path(out_root) / recipe.display_name
-    return Path(recipe.output.dir or f"build/{recipe.display_name}")
+    # "{name}" lets a folder's trtbuild.toml give every recipe below it its own dir
+    return Path((recipe.output.dir or "build/{name}").replace("{name}", recipe.display_name))
 
 
 def export_recipe(recipe: Recipe) -> tuple[Any, Any]:

@@ -102,3 +102,12 @@ def test_find_recipes_expands_folders_and_globs(tmp_path):
     assert [p.name for p in find_recipes([str(tmp_path / "a*.toml")])] == ["a.toml"]
     with pytest.raises(RecipeError, match="no recipes found"):
         find_recipes([str(tmp_path / "zzz*.toml")])
+
+
+def test_folder_defaults_can_name_each_recipes_output_dir(tmp_path):
+    from trtbuild.make import output_dir
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "trtbuild.toml").write_text('[output]\ndir = "build/zoo/{name}"\n')
+    assert output_dir(load_recipe(write(tmp_path, BASE, "a.toml")), None).as_posix() == "build/zoo/a"
+    assert output_dir(load_recipe(write(tmp_path, BASE, "b.toml")), "out").as_posix() == "out/b"

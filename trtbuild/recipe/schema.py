@@ -112,7 +112,8 @@ class TargetSection(_Section):
 
 
 class OutputSection(_Section):
-    dir: str | None = Field(None, description="default build/<name>, relative to the working directory")
+    dir: str | None = Field(None, description="default build/{name}, relative to the working directory; "
+                                              "{name} is replaced by the recipe's name")
 
 
 class VerifySection(_Section):
