@@ -692,8 +692,8 @@ def test_shape_mismatch_names_layer_and_fx_node(monkeypatch):
     layer = net.n.add_activation(net.input("x", (2, 3)), trt.ActivationType.RELU)
     layer.name, layer.metadata = "relu_layer", "relu_fx_node"
     net.out(layer)
-    cls, _ = evaluator._HANDLERS["ACTIVATION"]
-    monkeypatch.setitem(evaluator._HANDLERS, "ACTIVATION", (cls, lambda layer, xs, ev: xs[0].reshape(3, 2)))
+    cls, _ = evaluator.HANDLERS["ACTIVATION"]
+    monkeypatch.setitem(evaluator.HANDLERS, "ACTIVATION", (cls, lambda layer, xs, ev: xs[0].reshape(3, 2)))
     with pytest.raises(EvaluationError, match="relu_layer") as info:
         net.run(x=torch.randn(2, 3))
     assert "relu_fx_node" in str(info.value) and "[3, 2]" in str(info.value)
