@@ -11,6 +11,7 @@ from .machine import describe
 
 STAGE_ORDER = ("import", "export", "lower", "partition", "convert", "build", "write")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+COMPARE_MARKERS = ("<!-- compare:start -->", "<!-- compare:end -->")
 
 
 def median(values: Iterable[float | None]) -> float | None:
@@ -191,15 +192,16 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def replace_block(text: str, block: str) -> str:
-    """Replace what is between the bench markers (markers kept); append the markers if absent."""
-    start, end = text.find(START), text.find(END)
+def replace_block(text: str, block: str, markers: tuple[str, str] = (START, END)) -> str:
+    """Replace what is between the markers (markers kept); append the markers if absent."""
+    first, last = markers
+    start, end = text.find(first), text.find(last)
     if start == -1 or end == -1 or end < start:
-        return text.rstrip() + f"\n\n{START}\n{block.rstrip()}\n{END}\n"
-    return text[:start + len(START)] + "\n" + block.rstrip() + "\n" + text[end:]
+        return text.rstrip() + f"\n\n{first}\n{block.rstrip()}\n{last}\n"
+    return text[:start + len(first)] + "\n" + block.rstrip() + "\n" + text[end:]
 
 
-def write_docs(path: Path, block: str) -> None:
+def write_docs(path: Path, block: str, markers: tuple[str, str] = (START, END)) -> None:
     text = path.read_text() if path.exists() else "# Performance\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(replace_block(text, block))
+    path.write_text(replace_block(text, block, markers))
