@@ -139,10 +139,18 @@ def engines_of(module: Any) -> list[bytes]:
     return [m.serialized_engine for m in module.modules() if isinstance(m, TorchTensorRTModule)]
 
 
+def resident_mib() -> dict[str, float]:
+    """Resident set now and the peak so far (VmRSS, VmHWM), MiB: where the memory goes, stage by stage."""
+    with open("/proc/self/status") as handle:
+        fields = dict(line.split(":", 1) for line in handle if line.startswith(("VmRSS:", "VmHWM:")))
+    return {"rss_mib": int(fields["VmRSS"].split()[0]) / 1024, "peak_mib": int(fields["VmHWM"].split()[0]) / 1024}
+
+
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     out = Path(spec["out_dir"])
     timings: dict[str, float] = {}
+    memory: dict[str, dict[str, float]] = {}
     start = time.perf_counter()
     import torch
 
@@ -152,6 +160,7 @@ def main(argv: list[str]) -> int:
 
     keep_engines_serialized()
     timings["import"] = time.perf_counter() - start
+    memory["import"] = resident_mib()
 
     start = time.perf_counter()
     model = build_model(spec, torch)
@@ -164,6 +173,7 @@ def main(argv: list[str]) -> int:
     else:
         program = torch_tensorrt.dynamo.trace(model, arg_inputs=inputs, device=cpu)
     timings["export"] = time.perf_counter() - start
+    memory["export"] = resident_mib()
 
     start = time.perf_counter()
     settings = spec["settings"]
@@ -184,6 +194,7 @@ def main(argv: list[str]) -> int:
     else:
         compiled = torch_tensorrt.dynamo.compile(program, arg_inputs=inputs, **options)
     timings["compile"] = time.perf_counter() - start
+    memory["compile"] = resident_mib()
 
     start = time.perf_counter()
     engines = engines_of(compiled)
@@ -191,8 +202,10 @@ def main(argv: list[str]) -> int:
     for n, plan in enumerate(engines):
         (out / "engines" / f"{n}.plan").write_bytes(plan)
     timings["write"] = time.perf_counter() - start
+    memory["write"] = resident_mib()
     report = {"timings": {k: round(v, 4) for k, v in timings.items()}, "engines": len(engines),
-              "engine_bytes": sum(len(p) for p in engines), "script_seconds": round(time.perf_counter() - T0, 4),
+              "engine_bytes": sum(len(p) for p in engines),
+              "memory": memory, "script_seconds": round(time.perf_counter() - T0, 4),
               "versions": {"torch": torch.__version__, "torch_tensorrt": torch_tensorrt.__version__,
                            "tensorrt_rtx": tensorrt_rtx.__version__}}
     print(json.dumps(report), flush=True)
