@@ -38,7 +38,8 @@ IMPORTS = (
     ("trtbuild compiler modules", "import trtbuild.pipeline, trtbuild.assembly.artifacts, trtbuild.cache.key, "
                                   "trtbuild.stamp, trtbuild.explain, trtbuild.engine.backend, trtbuild.export, "
                                   "trtbuild.make"),
-    ("torch._dynamo (torch.export needs it)", "import torch._dynamo"),
+    ("torch._dynamo, torch.export (without triton)",
+     "from trtbuild.export import load_export_machinery\nload_export_machinery()"),
 )
 
 # "module:attr[.attr]" -> wrapped where the caller looks it up (a `from x import f` binding is its own probe).

@@ -56,8 +56,9 @@ def output_dir(recipe: Recipe, out_root: str | None) -> Path:
 
 def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
     """(eager model, ExportedProgram). A saved program is its own eager reference."""
-    from .export import build_model, load_program, trace
+    from .export import build_model, load_export_machinery, load_program, trace
 
+    load_export_machinery()  # before the model's module, which may import torch._dynamo itself
     if recipe.model.program:
         program = load_program(recipe)
         return program.module(), program
@@ -154,7 +155,7 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: Reci
         result.segments = [dict(s, cache="hit" if s.get("kind") == "tensorrt" else None, build_seconds=0.0)
                            for s in manifest["report"]]
     with timings.stage("write"):
-        write_artifacts(out_dir, manifest, files)
+        write_artifacts(out_dir, manifest, files, _cache_files(store, files))
     result.timings = timings.seconds
     if store is not None:
         record_stamp(recipe, store, out_dir, stamp, result, {path: len(data) for path, data in files.items()})
@@ -190,6 +191,15 @@ def _store_build(store: Any, key: str, manifest: dict, files: dict[str, bytes]) 
     # artifact files are named by their SHA-256: no need to hash them again
     blobs = {path: store.put_blob(data, Path(path).name.split(".")[0]) for path, data in files.items()}
     store.put_meta("recipe", key, {"key": key, "manifest": manifest, "files": blobs})
+
+
+def _cache_files(store: Any, files: dict[str, bytes]) -> dict[str, Path]:
+    """The cache's own files for those artifacts it keeps in files (engines), to link instead of copy."""
+    blob_file = getattr(store, "blob_file", None)
+    if blob_file is None:
+        return {}
+    found = {path: blob_file(Path(path).name.split(".")[0]) for path in files}
+    return {path: file for path, file in found.items() if file is not None}
 
 
 @contextlib.contextmanager

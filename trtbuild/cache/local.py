@@ -101,7 +101,24 @@ class LocalStore:
 
     def get_blob(self, digest: str) -> bytes | None:
         """The blob's bytes if present and intact; a corrupt blob is reported and discarded."""
-        return self._verified(f"blob/{digest}")
+        data = self._verified(f"blob/{digest}")
+        if data is not None:
+            self._intact.add(digest)
+        return data
+
+    def blob_file(self, digest: str) -> Path | None:
+        """The file holding a blob that this process wrote or verified, when diskcache keeps it in a file
+        of its own (large values), so that its bytes can be linked rather than copied; else None."""
+        if digest not in self._intact:
+            return None
+        try:
+            handle = self._cache.get(f"blob/{digest}", read=True, retry=True)
+        except (OSError, sqlite3.Error, CacheError):
+            return None
+        name = getattr(handle, "name", None)  # an open file for values kept in files, else the value itself
+        if hasattr(handle, "close"):
+            handle.close()
+        return Path(name) if isinstance(name, str) else None
 
     # -- metadata ---------------------------------------------------------------------------
     def put_meta(self, kind: str, key: str, doc: dict[str, Any]) -> None:
