@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import CORE_RECIPES, TARGET, ZOO_GLOB
+from . import CORE_RECIPES, ZOO_GLOB
 from .machine import load, machine
 from .report import COMPARE_MARKERS, import_medians, markdown, median, summarize_recipe, write_docs
 from .runs import child_env, default_python, import_times, make_triple, run_child, run_hashing, snapshot_package
@@ -181,7 +181,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": info,
         "load": {"median": median(loads), "max": max((x for x in loads if x is not None), default=None),
                  "at_end": load()},
-        "target": TARGET,
         "imports": imports,
         "hashing": hashing,
         "recipes": rows,

@@ -8,16 +8,23 @@ recipe: the model factory, its kwargs and seed, the inputs, the settings and an 
 
 What this driver changes in the shipped tool's behaviour, and nothing else (docs/performance.md
 says the same):
-1. CUDA device queries (`torch.cuda.current_device`, `device_count`, `get_device_capability`,
-   `get_device_properties`, `get_device_name`, `mem_get_info`) answer with one fixed target instead
-   of asking a driver: device 0, compute capability FIXED_CC, FIXED_MEMORY bytes free of as many.
-   Torch-TensorRT asks at import time and while compiling, for defaults and log messages.
-2. `TorchTensorRTModule.setup_engine` does nothing: the tool deserializes every engine right after
-   building it (to run it), which needs a GPU. The serialized engine bytes are kept as built.
-3. The timing cache goes to the run's own out dir, so every run is cold (the default path in /tmp
-   would carry TensorRT's timing data from one run to the next).
+1. Device queries. `torch.cuda.current_device`, `device_count`, `get_device_capability`,
+   `get_device_properties`, `get_device_name` and `mem_get_info` answer with one fixed target
+   (device 0, compute capability FIXED_CC, FIXED_MEMORY bytes free of as many) instead of asking a
+   CUDA driver, which this host lacks. Torch-TensorRT asks at import time and while compiling, for
+   defaults, the engine's target device and log messages.
+2. No deserialization. The interpreter deserializes each engine right after building it, reads
+   which outputs alias inputs and serializes it again; the driver's stand-in runtime keeps the built
+   plan as it is and answers "none" (true of every model here: none updates a KV cache in place).
+   `TorchTensorRTModule.setup_engine`, which loads the engine for running, and
+   `set_output_tensors_as_unowned`, a flag on that loaded engine, do nothing.
+3. The model and its example inputs stay on the CPU: `torch_tensorrt.dynamo.trace(..., device=cpu)`
+   (its default device is the GPU).
+4. The timing cache goes to the run's own out dir, so every run is cold (the default path in /tmp
+   would carry timing data from one run to the next).
 Then the driver writes each engine's bytes to OUT/engines/<n>.plan: a build that is not written
-anywhere is not comparable to ours, which writes its artifacts.
+anywhere is not comparable to ours, which writes its artifacts. Everything else is the documented
+API with its defaults: `trace`, then `compile` with the recipe's settings under their own names.
 
 Nothing here imports trtbuild: the time and memory measured are the tool's and torch's alone.
 """
