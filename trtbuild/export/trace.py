@@ -20,7 +20,7 @@ def load_export_machinery() -> None:
     torch._dynamo and torch._inductor (pulled in by torch.export) import triton, a GPU kernel compiler,
     only to recognise its types; every torch module that does so falls back cleanly when it is
     missing. No build runs a triton kernel, and loading it costs ~75 MiB of resident libraries and
-    ~0.3 s. So triton is hidden while those modules load, then made importable again: a model that
+    some tenths of a second. So triton is hidden while those modules load, then made importable again: a model that
     imports triton itself still can. A process that already imported triton keeps it.
     """
     import logging
