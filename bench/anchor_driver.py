@@ -18,8 +18,10 @@ says the same):
    plan as it is and answers "none" (true of every model here: none updates a KV cache in place).
    `TorchTensorRTModule.setup_engine`, which loads the engine for running, and
    `set_output_tensors_as_unowned`, a flag on that loaded engine, do nothing.
-3. The model and its example inputs stay on the CPU: `torch_tensorrt.dynamo.trace(..., device=cpu)`
-   (its default device is the GPU).
+3. Tensors and modules stay on the CPU: `torch_tensorrt.dynamo.trace(..., device=cpu)` (its default
+   device is the GPU), and `to_torch_device`, which its compiler uses to move the submodules left
+   to torch (and truncated long inputs) to the engine's GPU and two of its decompositions use to
+   allocate, answers "cpu". The engines' target device (`settings.device`) is untouched.
 4. The timing cache goes to the run's own out dir, so every run is cold (the default path in /tmp
    would carry timing data from one run to the next).
 Then the driver writes each engine's bytes to OUT/engines/<n>.plan: a build that is not written
@@ -105,6 +107,16 @@ def keep_engines_serialized() -> None:
     TorchTensorRTModule.set_output_tensors_as_unowned = lambda self, enabled: None
 
 
+def keep_on_cpu(torch: Any) -> None:
+    """What the tool would move to the GPU stays on the CPU (change 3): its compiler moves the
+    submodules left to torch (and long inputs it truncates) to the engine's device, and two of its
+    decompositions allocate on the default device; both go through `to_torch_device`."""
+    from torch_tensorrt.dynamo import _compiler
+    from torch_tensorrt.dynamo.lowering import _decompositions
+
+    _compiler.to_torch_device = _decompositions.to_torch_device = lambda device=None: torch.device("cpu")
+
+
 def build_model(spec: dict[str, Any], torch: Any) -> Any:
     module_name, _, attr = spec["factory"].partition(":")
     sys.path.insert(0, spec["folder"])
@@ -166,6 +178,7 @@ def main(argv: list[str]) -> int:
     import torch_tensorrt
 
     keep_engines_serialized()
+    keep_on_cpu(torch)
     timings["import"] = time.perf_counter() - start
     memory["import"] = resident_mib()
 
