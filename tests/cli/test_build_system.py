@@ -121,14 +121,17 @@ def test_check_exit_codes(recipe_dir):
 def test_shards_cover_every_recipe_exactly_once():
     from pathlib import Path
 
-    from trtbuild.cli.make_cmd import select_shard
+    from trtbuild.shards import plan_shards
 
     paths = [Path(f"r{i:02d}.toml") for i in range(11)]
-    for total in (1, 2, 3, 4, 11, 13):
-        shards = [select_shard(paths, (i, total)) for i in range(1, total + 1)]
-        flat = [p for shard in shards for p in shard]
-        assert sorted(flat) == sorted(paths) and len(flat) == len(paths)
-        assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    some_costs = {p: float(i % 4) * 10 + 1 for i, p in enumerate(paths) if i % 3}
+    for costs in ({}, some_costs):
+        for total in (1, 2, 3, 4, 11, 13):
+            shards = [s.recipes for s in plan_shards(paths, total, costs)]
+            flat = [p for shard in shards for p in shard]
+            assert sorted(flat) == sorted(paths) and len(flat) == len(paths)
+            if not costs:  # no records: round-robin, as before costs were recorded
+                assert max(map(len, shards)) - min(map(len, shards)) <= 1
 
 
 def test_bad_shard_is_an_input_error(recipe_dir):

@@ -15,7 +15,7 @@ import diskcache
 import pytest
 
 import trtbuild
-from trtbuild.assembly import artifacts
+from trtbuild.assembly import output
 
 from .conftest import cache_names, convnet_recipe, make_here, orphan_files, read_only, temp_files, tmpfs
 
@@ -105,7 +105,7 @@ def test_disk_full_while_writing_output_keeps_the_previous_build(recipe_dir, tmp
     def no_space(fd):
         raise NO_SPACE
 
-    monkeypatch.setattr(artifacts.os, "fsync", no_space)  # the data went to the page cache; the disk is full
+    monkeypatch.setattr(output.os, "fsync", no_space)  # the data went to the page cache; the disk is full
     failed = make_here(recipe, cache, out)
     assert failed.status == "failed" and failed.exit_code == 1
     assert failed.error == f"cannot write build output to {out / 'tiny'}: No space left on device"
@@ -129,7 +129,7 @@ def test_the_cli_reports_a_full_disk_in_one_line_with_exit_code_1(recipe_dir, tm
     if where == "cache":
         monkeypatch.setattr(diskcache.Disk, "_write", half_then_full)
     else:
-        monkeypatch.setattr(artifacts.os, "fsync", lambda fd: (_ for _ in ()).throw(NO_SPACE))
+        monkeypatch.setattr(output.os, "fsync", lambda fd: (_ for _ in ()).throw(NO_SPACE))
     made = cli("make", str(recipe), "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"))
     assert made.code == 1 and "Traceback" not in made.stderr
     [line] = [l for l in made.stderr.splitlines() if l.startswith("error:")]

@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
+from ..cache.local import SHARED_KINDS as KINDS
 from ..errors import InputError
 from .output import emit_json, human_bytes, out, warn
 
-KINDS = ("blob", "segment", "recipe")  # what is shared and exported; other kinds are machine-local
 UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 

@@ -29,8 +29,8 @@ def open_store(cache_dir: str | None, remote: str | None = None, remote_write: b
 
 
 def progress_printer(name: str, quiet: bool):
-    if quiet:
-        return None
+    if quiet:  # --json: stdout is the report; only waits for another build still go to stderr
+        return lambda stage: err.print(f"{name}: {stage}", markup=False) if stage.startswith("waiting") else None
     if sys.stderr.isatty():
         status = err.status(escape(f"{name}: starting"))
 
@@ -52,12 +52,20 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     return int(index), int(total)
 
 
-def select_shard(paths: list, shard: tuple[int, int] | None) -> list:
-    """Round-robin over the sorted recipe list: every recipe lands in exactly one shard."""
+def select_shard(paths: list, shard: tuple[int, int] | None, store) -> tuple[list, dict | None]:
+    """(this shard's recipes, the plan as --json reports it); every recipe lands in exactly one shard."""
+    from ..shards import describe, plan_shards, recorded_costs
+
     if shard is None:
-        return paths
+        return paths, None
     index, total = shard
-    return [p for i, p in enumerate(sorted(paths, key=str)) if i % total == index - 1]
+    costs = recorded_costs(paths, store)
+    shards = plan_shards(paths, total, costs)
+    plan = describe(shards, index, costs)
+    err.print(f"shard {index}/{total}: {len(shards[index - 1].recipes)} of {len(paths)} recipes, expected "
+              f"{shards[index - 1].expected_seconds:.0f} s (build costs recorded for {plan['recorded_costs']})",
+              markup=False)
+    return shards[index - 1].recipes, plan
 
 
 @click.command("make")
@@ -84,13 +92,14 @@ def command(recipes: tuple[str, ...], cache_dir: str | None, out_dir: str | None
     """Build RECIPES (files, globs or folders; default: recipes/)."""
     from ..recipe import find_recipes
 
-    paths = select_shard(find_recipes(list(recipes) or ["recipes"]), parse_shard(shard))
-    if dry_run:
-        return _dry_run(paths, as_json)
+    paths, spec = find_recipes(list(recipes) or ["recipes"]), parse_shard(shard)
     store = open_store(cache_dir, remote_cache, remote_write)
     try:
+        paths, plan = select_shard(paths, spec, store)
+        if dry_run:
+            return _dry_run(paths, as_json, plan)
         if check:
-            return _check(paths, store, out_dir, not no_fast_path, as_json)
+            return _check(paths, store, out_dir, not no_fast_path, as_json, plan)
         jobs = _affordable_jobs(jobs, memory_budget)
         options = dict(cache_dir=cache_dir, out_dir=out_dir, fast_path=not no_fast_path, remote=remote_cache,
                        remote_write=remote_write, quiet=as_json, verify=verify,
@@ -101,7 +110,7 @@ def command(recipes: tuple[str, ...], cache_dir: str | None, out_dir: str | None
         store.close()
     reports = [r.report() for r in results]
     if as_json:
-        emit_json({"recipes": reports})
+        emit_json(_with_plan({"recipes": reports}, plan))
     else:
         out.print(make_table(reports))
         if verify:
@@ -184,7 +193,11 @@ def _affordable_jobs(jobs: int, budget_gb: float | None) -> int:
     return min(jobs, affordable)
 
 
-def _check(paths, store, out_dir, fast_path: bool, as_json: bool) -> int:
+def _with_plan(doc: dict, plan: dict | None) -> dict:
+    return {**doc, "shard": plan} if plan is not None else doc
+
+
+def _check(paths, store, out_dir, fast_path: bool, as_json: bool, plan: dict | None = None) -> int:
     from ..make import check_recipe
     from ..recipe import load_recipe
 
@@ -199,7 +212,7 @@ def _check(paths, store, out_dir, fast_path: bool, as_json: bool) -> int:
             code = 3
         reports.append(report)
     if as_json:
-        emit_json({"recipes": reports})
+        emit_json(_with_plan({"recipes": reports}, plan))
     else:
         for r in reports:
             out.print(f"{r['name']}: {r['status']}" + (f" ({r['reason']})" if r.get("reason") else "")
@@ -207,7 +220,7 @@ def _check(paths, store, out_dir, fast_path: bool, as_json: bool) -> int:
     return code
 
 
-def _dry_run(paths, as_json: bool) -> int:
+def _dry_run(paths, as_json: bool, plan: dict | None = None) -> int:
     from ..make import format_plan, plan_recipe
     from ..recipe import load_recipe
 
@@ -220,7 +233,7 @@ def _dry_run(paths, as_json: bool) -> int:
             plans.append({"name": path.stem, "error": str(exc), "segments": []})
             code = max(code, exc.exit_code)
     if as_json:
-        emit_json({"recipes": plans})
+        emit_json(_with_plan({"recipes": plans}, plan))
     else:
         for plan in plans:
             if "error" not in plan:
