@@ -13,7 +13,7 @@ import click
 from rich.markup import escape
 
 from ..errors import TrtbuildError
-from .options import CacheOptions, cache_options
+from .options import CacheOptions, LazyStore, cache_options
 from .output import emit_json, err, error, make_table, out, warn
 
 
@@ -93,7 +93,7 @@ def command(recipes: tuple[str, ...], cache: CacheOptions, out_dir: str | None, 
     paths = select_shard(find_recipes(list(recipes) or ["recipes"]), parse_shard(shard))
     if dry_run:
         return _dry_run(paths, as_json, graph)
-    store = cache.open(read_only=check)
+    store = LazyStore(cache, read_only=check)
     try:
         if check:
             return _check(paths, store, out_dir, not no_fast_path, as_json)
@@ -175,7 +175,7 @@ def _show_error(message: str, trace: str | None, options: dict, hint: str | None
 
 def _worker(path, options: dict):
     """One recipe in a worker process, with its own store (diskcache is safe across processes)."""
-    store = options["cache"].open()
+    store = LazyStore(options["cache"])
     try:
         return _make_one(path, store, dict(options, quiet=True))
     finally:

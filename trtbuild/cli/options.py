@@ -43,6 +43,23 @@ class CacheOptions:
                           config=read_cache_config(Path.cwd()), read_only=read_only)
 
 
+class LazyStore:
+    """A store opened at its first use, so that a run whose recipes are all refused at load touches no
+    cache (and answers sooner). Opening errors surface at that first use."""
+
+    def __init__(self, options: CacheOptions, read_only: bool = False):
+        self._options, self._read_only, self._store = options, read_only, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._store is None:
+            self._store = self._options.open(self._read_only)
+        return getattr(self._store, name)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
 def cache_options(*, remote: bool = True, write: bool = False) -> Callable:
     """Add --cache-dir (and --remote-cache, and --remote-write when the command writes to the remote) to a
     click command; the command receives them as one `cache: CacheOptions` argument."""

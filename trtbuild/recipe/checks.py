@@ -29,8 +29,10 @@ Problem = tuple[str, str]
 
 def problems(recipe: Recipe) -> list[Problem]:
     """Every problem found, in recipe order."""
-    return [*_shape_problems(recipe), *_size_problems(recipe), *_range_problems(recipe),
-            *_file_problems(recipe), *_target_problems(recipe)]
+    paths = list(_path_problems(recipe))
+    files = list(_file_problems(recipe, skip={field for field, _ in paths}))
+    return [*paths, *_shape_problems(recipe), *_size_problems(recipe), *_range_problems(recipe), *files,
+            *_target_problems(recipe)]
 
 
 def warnings(recipe: Recipe) -> list[Problem]:
@@ -72,6 +74,10 @@ def _shape_problems(recipe: Recipe) -> Iterator[Problem]:
 
 def _size_problems(recipe: Recipe) -> Iterator[Problem]:
     total, largest, reported = 0, None, set()
+    for name, dim in recipe.dims.items():  # used or not: a size no GPU can hold is a typo either way
+        if dim.max > INT32_MAX:  # the schema holds min <= opt <= max
+            reported.add(f"dims.{name}.max")
+            yield f"dims.{name}.max", f"{_digits(dim.max)} is larger than TensorRT's limit of {INT32_MAX} per dimension"
     for i, spec in enumerate(recipe.inputs):
         dims = list(_dim_fields(recipe, i))
         big = [(hi, field) for _, _, _, hi, field in dims if hi > INT32_MAX]
@@ -132,14 +138,38 @@ def _range_problems(recipe: Recipe) -> Iterator[Problem]:
 
 # -- files --------------------------------------------------------------------------------------
 
-def _file_problems(recipe: Recipe) -> Iterator[Problem]:
+def _path_texts(recipe: Recipe) -> Iterator[tuple[str, str]]:
+    """(field, text) of every recipe value that becomes part of a path."""
+    if recipe.name is not None:
+        yield "name", recipe.name
+    for field in ("weights", "program"):
+        if getattr(recipe.model, field):
+            yield f"model.{field}", getattr(recipe.model, field)
+    for k, pattern in enumerate(recipe.model.sources):
+        yield f"model.sources[{k}]", pattern
+    if recipe.output.dir is not None:
+        yield "output.dir", recipe.output.dir
+
+
+def _path_problems(recipe: Recipe) -> Iterator[Problem]:
+    for field, text in _path_texts(recipe):
+        if "\0" in text:
+            yield field, "holds a NUL character, which no file name may"
+        elif field == "name" and (not text or "/" in text or text in (".", "..")):
+            yield field, f"{text!r} names the output folder (build/{{name}}): it must be one folder name, without '/'"
+        elif field == "name" and len(text.encode()) > 255:
+            yield field, f"{len(text.encode())} bytes long; it names the output folder, and file names hold 255"
+
+def _file_problems(recipe: Recipe, skip: set[str]) -> Iterator[Problem]:
     for field in ("weights", "program"):
         relative = getattr(recipe.model, field)
-        if relative:
+        if relative and f"model.{field}" not in skip:
             problem = unreadable(recipe.folder / relative)  # not resolve(): a symlink loop would raise
             if problem:
                 yield f"model.{field}", problem
     for k, pattern in enumerate(recipe.model.sources):
+        if f"model.sources[{k}]" in skip:
+            continue
         full = pattern if Path(pattern).is_absolute() else str(recipe.folder / pattern)
         if not any(Path(p).is_file() for p in glob.iglob(full, recursive=True)):
             yield f"model.sources[{k}]", f"{pattern!r} matches no file (looked in {recipe.folder})"
@@ -159,6 +189,8 @@ def unreadable(path: Path) -> str | None:
         return f"file not found: {path}"
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
+    except ValueError as exc:  # a NUL in the name (reported by _path_problems; kept here for callers)
+        return f"cannot read {path!r}: {exc}"
 
 
 # -- GPU targets and precisions -----------------------------------------------------------------
