@@ -30,7 +30,8 @@ def graph_of(gm: torch.fx.GraphModule) -> dict[str, Any]:
         if node.op == "placeholder":
             nodes.append({"name": node.name, "op": "input", "kind": "input"})
         elif node.op == "call_function" and node.target is not operator.getitem:
-            nodes.append({"name": node.name, "op": str(node.target).removeprefix("aten."), "kind": "op"})
+            op = str(node.target).removeprefix("aten.").removesuffix(".default")
+            nodes.append({"name": node.name, "op": op, "kind": "op"})
         elif node.op == "output":
             nodes.append({"name": node.name, "op": "output", "kind": "output"})
         else:
@@ -133,9 +134,12 @@ def _node_svg(node: dict, at: tuple[float, float], colours: dict[str, str], badg
         tip += f' (torch: {f["reason"]}' + (f' at {f["source"]}' if f["source"] else "") + ")"
         border = 'stroke="#c00000" stroke-width="3"'
         k = badges[node["name"]]
+        reason = f["reason"] if len(f["reason"]) <= 40 else f["reason"][:39] + "…"
         badge = (f'<circle cx="{x + BOX_W:.0f}" cy="{y:.0f}" r="9" fill="#c00000"/>'
                  f'<text x="{x + BOX_W:.0f}" y="{y + 4:.0f}" text-anchor="middle" fill="white" '
-                 f'font-weight="bold">{k}</text>')
+                 f'font-weight="bold">{k}</text>'
+                 f'<text class="reason" x="{x + BOX_W + 14:.0f}" y="{y + 16:.0f}" fill="#c00000" '
+                 f'font-size="11">{_e(reason)}</text>')
     label = node["op"] if len(node["op"]) <= 22 else node["op"][:21] + "…"
     return (f'<g class="node" data-name="{_e(node["name"])}" data-op="{_e(node["op"])}" '
             f'data-segment="{_e(segment)}"{_fallback_attr(node)}><title>{_e(tip)}</title>'
