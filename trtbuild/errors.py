@@ -72,6 +72,8 @@ RECIPE_HINTS = (
     (r"^model\.(weights|program)", "paths in [model] are relative to the recipe's folder"),
     (r"^model\.sources", "globs in [model] sources are relative to the recipe's folder"),
     (r"^model\.factory", "factory is 'module:callable'; the recipe's folder is searched first, then sys.path"),
+    (r"^inputs$", "give one [[inputs]] table per argument of the model's forward, in its order (or named "
+                  "after its parameters)"),
     (r"^dims\.", "a named dim is { min = 1, opt = 8, max = 32 } with 1 <= min <= opt <= max"),
     (r"shape", "give shape = [...] or min_shape/opt_shape/max_shape, with 1 <= min <= opt <= max per dim"),
     (r"\.range$", "range = [low, high) bounds random integer data; it must fit the input's dtype"),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import __version__
-from .errors import BuildError, ModelError, TrtbuildError
+from .errors import BuildError, ModelError, RecipeError, TrtbuildError
 from .recipe import Recipe
 
 @dataclass
@@ -61,14 +61,38 @@ def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
     """(eager model, ExportedProgram). A saved program is its own eager reference."""
     from .export import build_model, load_program, trace
 
+    from .export.trace import arity_problem
+
     if recipe.model.program:
         program = load_program(recipe)
+        given, takes = len(recipe.inputs), len(program.graph_signature.user_inputs)
+        if given != takes:
+            raise RecipeError(str(recipe.path), "inputs", f"the recipe gives {given} input(s); the saved program "
+                                                          f"{recipe.model.program} takes {takes}")
         return program.module(), program
     model = build_model(recipe)
+    inputs = recipe.compile_inputs()
+    problem = arity_problem(model, inputs)
+    if problem:
+        raise RecipeError(str(recipe.path), "inputs", problem)
     try:
-        return model, trace(model, recipe.compile_inputs())
+        return model, trace(model, inputs)
     except ModelError as exc:  # trace knows the model, not the recipe: name the file and field
-        raise ModelError(f"{recipe.path}: model.factory {recipe.model.factory!r}: {exc}") from exc
+        dims = getattr(exc, "dims", [])
+        error = ModelError(f"{recipe.path}: {_dims_field(recipe, dims)}: {exc}")
+        if dims:
+            error.hint = "narrow that range to what the model accepts (see 'suggested'), or make the dim static"
+        raise error from exc
+
+
+def _dims_field(recipe: Recipe, dims: list[tuple[int, int]]) -> str:
+    """The recipe field that declares the first dynamic dim the model constrains (a named dim, or the
+    input's ranges), or the factory when the failure is about no dim."""
+    if not dims:
+        return f"model.factory {recipe.model.factory!r}"
+    k, d = dims[0]
+    named = (recipe.inputs[k].shape or [None] * (d + 1))[d]
+    return f"dims.{named}" if isinstance(named, str) else f"inputs[{k}]"
 
 
 def recipe_target(recipe: Recipe) -> Any:
