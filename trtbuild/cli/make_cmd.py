@@ -220,7 +220,8 @@ def _check(paths, store, out_dir, fast_path: bool, as_json: bool) -> int:
         try:
             report = check_recipe(load_recipe(path, warn=warn), store, out_dir, fast_path)
         except TrtbuildError as exc:
-            report = {"name": path.stem, "path": str(path), "status": "failed", "error": str(exc)}
+            error(str(exc), exc.hint)
+            report = {"name": path.stem, "path": str(path), "status": "failed", "error": str(exc), "hint": exc.hint}
             code = max(code, exc.exit_code)
         if report["status"] == "would build" and code == 0:
             code = 3
@@ -229,8 +230,7 @@ def _check(paths, store, out_dir, fast_path: bool, as_json: bool) -> int:
         emit_json({"recipes": reports})
     else:
         for r in reports:
-            out.print(f"{r['name']}: {r['status']}" + (f" ({r['reason']})" if r.get("reason") else "")
-                      + (f": {r['error']}" if r.get("error") else ""))
+            out.print(f"{r['name']}: {r['status']}" + (f" ({r['reason']})" if r.get("reason") else ""), markup=False)
     return code
 
 
