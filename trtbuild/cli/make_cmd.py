@@ -13,6 +13,7 @@ import click
 from rich.markup import escape
 
 from ..errors import TrtbuildError
+from ..timing import event
 from .options import CacheOptions, LazyStore, cache_options
 from .output import emit_json, err, error, make_table, out, warn
 
@@ -126,7 +127,6 @@ def command(recipes: tuple[str, ...], cache: CacheOptions, out_dir: str | None, 
 def _make_one(path, store, options: dict):
     from ..make import RecipeResult, make_recipe
     from ..recipe import load_recipe
-    from ..timing import event
 
     wall, start = time.time(), time.perf_counter()
     try:
@@ -157,8 +157,6 @@ def _make_one(path, store, options: dict):
 
 @contextlib.contextmanager
 def _timed(result, name: str):
-    from ..timing import event
-
     wall, start = time.time(), time.perf_counter()
     try:
         yield

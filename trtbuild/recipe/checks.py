@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 from typing import Iterator
 
+from ..errors import InputError
 from .schema import Recipe
 
 INT32_MAX = 2**31 - 1
@@ -42,19 +43,13 @@ def warnings(recipe: Recipe) -> list[Problem]:
 
 # -- shapes -------------------------------------------------------------------------------------
 
-def _dim_fields(recipe: Recipe, i: int) -> Iterator[tuple[int, int, int, int, str]]:
-    """(j, min, opt, max, the field that sets the max) for each dim of input i."""
+def _max_dims(recipe: Recipe, i: int) -> list[tuple[int, str]]:
+    """(max size, the field that sets it) for each dim of input i."""
     spec = recipe.inputs[i]
     if spec.shape is None:
-        for j, (lo, opt, hi) in enumerate(zip(spec.min_shape, spec.opt_shape, spec.max_shape)):
-            yield j, lo, opt, hi, f"inputs[{i}].max_shape[{j}]"
-        return
-    for j, d in enumerate(spec.shape):
-        if isinstance(d, str):
-            dim = recipe.dims[d]
-            yield j, dim.min, dim.min if dim.opt is None else dim.opt, dim.max, f"dims.{d}.max"
-        else:
-            yield j, d, d, d, f"inputs[{i}].shape[{j}]"
+        return [(hi, f"inputs[{i}].max_shape[{j}]") for j, hi in enumerate(spec.max_shape)]
+    return [(recipe.dims[d].max, f"dims.{d}.max") if isinstance(d, str) else (d, f"inputs[{i}].shape[{j}]")
+            for j, d in enumerate(spec.shape)]
 
 
 def _shape_problems(recipe: Recipe) -> Iterator[Problem]:
@@ -79,17 +74,17 @@ def _size_problems(recipe: Recipe) -> Iterator[Problem]:
             reported.add(f"dims.{name}.max")
             yield f"dims.{name}.max", f"{_digits(dim.max)} is larger than TensorRT's limit of {INT32_MAX} per dimension"
     for i, spec in enumerate(recipe.inputs):
-        dims = list(_dim_fields(recipe, i))
-        big = [(hi, field) for _, _, _, hi, field in dims if hi > INT32_MAX]
+        dims = _max_dims(recipe, i)
+        big = [(hi, field) for hi, field in dims if hi > INT32_MAX]
         for hi, field in big:
             if field not in reported:  # a named dim is one field, however many inputs use it
                 reported.add(field)
                 yield field, f"{_digits(hi)} is larger than TensorRT's limit of {INT32_MAX} per dimension"
         if big:
             continue
-        elements = math.prod(hi for *_, hi, _ in dims)
+        elements = math.prod(hi for hi, _ in dims)
         if elements > INT32_MAX:
-            yield (f"inputs[{i}]", f"{elements} elements at its max shape {[hi for *_, hi, _ in dims]}; "
+            yield (f"inputs[{i}]", f"{elements} elements at its max shape {[hi for hi, _ in dims]}; "
                                    f"TensorRT's limit is {INT32_MAX} per tensor")
             continue
         size = elements * DTYPE_BYTES[spec.dtype]
@@ -107,9 +102,10 @@ def input_bytes_cap() -> float:
     """The most example-input data (at max shapes, all inputs) a recipe may ask for, in bytes."""
     text = os.environ.get("TRTBUILD_MAX_INPUT_GB", "")
     try:
-        return float(text) * 1e9 if text else DEFAULT_MAX_INPUT_GB * 1e9
+        gb = float(text) if text else DEFAULT_MAX_INPUT_GB
     except ValueError:
-        return DEFAULT_MAX_INPUT_GB * 1e9
+        raise InputError(f"TRTBUILD_MAX_INPUT_GB must be a number of GB, not {text!r}") from None
+    return gb * 1e9
 
 
 def _digits(n: int) -> str:
@@ -159,6 +155,7 @@ def _path_problems(recipe: Recipe) -> Iterator[Problem]:
             yield field, f"{text!r} names the output folder (build/{{name}}): it must be one folder name, without '/'"
         elif field == "name" and len(text.encode()) > 255:
             yield field, f"{len(text.encode())} bytes long; it names the output folder, and file names hold 255"
+
 
 def _file_problems(recipe: Recipe, skip: set[str]) -> Iterator[Problem]:
     for field in ("weights", "program"):
