@@ -6,6 +6,8 @@ or full), 2 bad input (recipe, model, weights, settings in the environment), 3 `
 
 from __future__ import annotations
 
+import re
+
 
 class TrtbuildError(Exception):
     """An expected failure with a message a user can act on (no traceback needed). `hint` says what to
@@ -31,8 +33,6 @@ class RecipeError(InputError):
 
     @property
     def hint(self) -> str:
-        import re
-
         for pattern, hint in RECIPE_HINTS:
             if re.search(pattern, self.field or ""):
                 return hint

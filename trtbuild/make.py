@@ -60,7 +60,6 @@ def output_dir(recipe: Recipe, out_root: str | None) -> Path:
 def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
     """(eager model, ExportedProgram). A saved program is its own eager reference."""
     from .export import build_model, load_program, trace
-
     from .export.trace import arity_problem
 
     if recipe.model.program:
