@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import __version__
-from .errors import ModelError, TrtbuildError
+from .errors import BuildError, ModelError, RecipeError, TrtbuildError
 from .recipe import Recipe
 
 @dataclass
@@ -33,17 +33,20 @@ class RecipeResult:
     precision: str | None = None
     fast_path: bool = False
     verify: dict[str, Any] | None = None
-    # in-process only (not reported): reused by `make --verify`; the failure's traceback for --debug
+    hint: str | None = None  # what to do about the failure
+    # in-process only (not reported): reused by `make --verify`; the failure's traceback for --debug;
+    # timed stages and TensorRT phases for `make --profile` (trtbuild/timing.py)
     model: Any = None
     program: Any = None
     traceback: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "status": self.status, "key": self.key,
                 "precision": self.precision,
                 "seconds": round(self.seconds, 3), "out_dir": self.out_dir, "segments": self.segments,
                 "timings": {k: round(v, 3) for k, v in self.timings.items()}, "error": self.error,
-                "reason": self.reason, "fast_path": self.fast_path,
+                "reason": self.reason, "fast_path": self.fast_path, "hint": self.hint,
                 **({"verify": self.verify} if self.verify is not None else {})}
 
 
@@ -57,15 +60,38 @@ def output_dir(recipe: Recipe, out_root: str | None) -> Path:
 def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
     """(eager model, ExportedProgram). A saved program is its own eager reference."""
     from .export import build_model, load_program, trace
+    from .export.trace import arity_problem
 
     if recipe.model.program:
         program = load_program(recipe)
+        given, takes = len(recipe.inputs), len(program.graph_signature.user_inputs)
+        if given != takes:
+            raise RecipeError(str(recipe.path), "inputs", f"the recipe gives {given} input(s); the saved program "
+                                                          f"{recipe.model.program} takes {takes}")
         return program.module(), program
     model = build_model(recipe)
+    inputs = recipe.compile_inputs()
+    problem = arity_problem(model, inputs)
+    if problem:
+        raise RecipeError(str(recipe.path), "inputs", problem)
     try:
-        return model, trace(model, recipe.compile_inputs())
+        return model, trace(model, inputs)
     except ModelError as exc:  # trace knows the model, not the recipe: name the file and field
-        raise ModelError(f"{recipe.path}: model.factory {recipe.model.factory!r}: {exc}") from exc
+        dims = getattr(exc, "dims", [])
+        error = ModelError(f"{recipe.path}: {_dims_field(recipe, dims)}: {exc}")
+        if dims:
+            error.hint = "narrow that range to what the model accepts (see 'suggested'), or make the dim static"
+        raise error from exc
+
+
+def _dims_field(recipe: Recipe, dims: list[tuple[int, int]]) -> str:
+    """The recipe field that declares the first dynamic dim the model constrains (a named dim, or the
+    input's ranges), or the factory when the failure is about no dim."""
+    if not dims:
+        return f"model.factory {recipe.model.factory!r}"
+    k, d = dims[0]
+    named = (recipe.inputs[k].shape or [None] * (d + 1))[d]
+    return f"dims.{named}" if isinstance(named, str) else f"inputs[{k}]"
 
 
 def recipe_target(recipe: Recipe) -> Any:
@@ -98,8 +124,8 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
         if not (fast_path and _reuse_by_stamp(stamp, store, out_dir, result)):
             _make(recipe, store, out_dir, progress, result, stamp)
     except TrtbuildError as exc:
-        result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
-        result.traceback = traceback.format_exc()
+        result.status, result.error, result.exit_code = "failed", _naming(recipe, exc), exc.exit_code
+        result.hint, result.traceback = exc.hint, traceback.format_exc()
     finally:
         result.seconds = time.perf_counter() - start
     return result
@@ -128,10 +154,19 @@ def _reuse_by_stamp(stamp: Any, store: Any, out_dir: Path, result: RecipeResult)
     return True
 
 
+def _naming(recipe: Recipe, exc: Exception) -> str:
+    """The error's message, led by the recipe's file when the stage that failed did not know it."""
+    text = str(exc)
+    if not isinstance(exc, BuildError) or text.startswith(str(recipe.path)):
+        return text
+    return f"{recipe.path}: {text}"
+
+
 def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: RecipeResult, stamp: Any) -> None:
     from .timing import Timings
 
     timings = Timings(progress)
+    result.events = timings.events
     with timings.stage("import"):  # torch and TensorRT load once per process; report it apart from export
         from .assembly.artifacts import describe_module, write_artifacts
         from .cache.key import key_of, program_weights
@@ -296,27 +331,34 @@ def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) 
             "rtol": rtol, "atol": atol, "checks": [c.report() for c in checks]}
 
 
-def plan_recipe(recipe: Recipe) -> dict[str, Any]:
+def plan_recipe(recipe: Recipe, graph: bool = False) -> dict[str, Any]:
     """What `make` would build, without converting or building: export, lower and partition only.
 
     Each segment lists its ops in execution order; a torch segment also says, for every op, why it is
-    not in TensorRT and where the model makes it.
+    not in TensorRT and where the model makes it. `graph`: also the lowered graph's nodes (with their
+    segment) and edges, for `--graph` (partitioning/draw.py).
     """
     import operator
 
     from .lowering import lower
     from .partitioning import partition
+    from .partitioning.draw import assign_segments, graph_of
     from .settings import op_name
 
     _, program = export_recipe(recipe)
-    part = partition(lower(program, recipe.settings), recipe.settings)
+    lowered = lower(program, recipe.settings)
+    nodes = graph_of(lowered) if graph else None  # before partitioning fuses the graph
+    part = partition(lowered, recipe.settings)
     segments = []
     for segment in part.segments:
         graph = part.submodule(segment).graph
         ops = [op_name(n.target) for n in graph.nodes if n.op == "call_function" and n.target is not operator.getitem]
         segments.append({"name": segment.name, "kind": segment.kind, "ops": ops,
                          "fallbacks": [f.describe() for f in segment.fallbacks]})
-    return {"name": recipe.display_name, "segments": segments}
+    plan = {"name": recipe.display_name, "segments": segments}
+    if nodes is not None:
+        plan["graph"] = assign_segments(nodes, part)
+    return plan
 
 
 def format_plan(plan: dict[str, Any]) -> str:
