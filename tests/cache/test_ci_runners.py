@@ -222,9 +222,14 @@ def test_a_killed_lease_holder_is_taken_over_after_expiry(remote, tmp_path):
     first, second = clone(origin, tmp_path / "r1"), clone(origin, tmp_path / "r2")
     holder = subprocess.Popen([sys.executable, "-c", HANG, "make", "recipes/", "--remote-write"], cwd=first,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    waiter = subprocess.Popen([sys.executable, "-m", "trtbuild", "make", "recipes/", "--remote-write", "--json"],
-                              cwd=second, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiter = None
     try:
+        deadline = time.monotonic() + 600
+        while not names(harness, ns, "lease"):  # the holder has claimed generation 1
+            assert holder.poll() is None and time.monotonic() < deadline, holder.communicate()
+            time.sleep(0.05)
+        waiter = subprocess.Popen([sys.executable, "-m", "trtbuild", "make", "recipes/", "--remote-write", "--json"],
+                                  cwd=second, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = iter(waiter.stderr.readline, "")
         waiting = next((line for line in lines if "waiting for" in line), "")
         assert f":{holder.pid}:" in waiting, (waiting, holder.stderr.read() if holder.poll() is not None else "")
@@ -233,9 +238,10 @@ def test_a_killed_lease_holder_is_taken_over_after_expiry(remote, tmp_path):
         stdout, _ = waiter.communicate(timeout=600)
     finally:
         for proc in (holder, waiter):
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 proc.kill()
-            proc.communicate()
+            if proc is not None:
+                proc.communicate()
     assert waiter.returncode == 0
     [report] = json.loads(stdout)["recipes"]
     assert report["status"] == "built", report
