@@ -17,16 +17,6 @@ def last_key_doc(out_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def cached_key_doc(recipe: Any, store: Any, out_dir: Path) -> dict[str, Any] | None:
-    """The key document of the last build of `recipe` into `out_dir` that the cache remembers (its
-    stamp record names the build), for when the output dir no longer holds it."""
-    from .stamp import stamp_name
-
-    record = store.get_meta("stamp", stamp_name(recipe, out_dir))
-    entry = store.get_meta("recipe", record["recipe_key"]) if record and record.get("recipe_key") else None
-    return entry["manifest"].get("key_doc") if entry else None
-
-
 def _short(value: Any) -> str:
     text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
     return text if len(text) <= 80 else text[:77] + "..."

@@ -214,11 +214,10 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: Reci
 
 def _why_built(out_dir: Path, previous: dict | None, doc: dict) -> str:
     """Key changes against this output dir's last build, else against this recipe's last recorded
-    build (another runner's, through the remote), else "not in the cache"."""
+    build (another runner's, through the remote), else "no previous build"."""
     from .explain import diff_key_docs, last_key_doc
 
-    before = last_key_doc(out_dir) or (previous or {}).get("key_doc")
-    return "; ".join(diff_key_docs(before, doc)) if before else "not in the cache"
+    return "; ".join(diff_key_docs(last_key_doc(out_dir) or (previous or {}).get("key_doc"), doc))
 
 
 def _why_full_path(previous: dict | None, stamp: Any) -> str:

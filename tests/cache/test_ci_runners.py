@@ -33,7 +33,7 @@ TRTBUILD = f"{sys.executable} -m trtbuild"
 
 
 @pytest.fixture(params=["http", "s3"])
-def remote(request, tmp_path_factory):
+def remote(request, tmp_path_factory):  # a test may narrow it: parametrize("remote", [...], indirect=True)
     """(harness, a fresh namespace) on nginx or moto."""
     harness = request.getfixturevalue(f"{request.param}_harness_ci")
     return harness, f"ci-{tmp_path_factory.mktemp('ns').name}"
@@ -213,6 +213,7 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.parametrize("remote", ["http"], indirect=True)  # S3's conditional PUT: test_lease.py
 def test_a_killed_lease_holder_is_taken_over_after_expiry(remote, tmp_path):
     """Runner 1 takes the lease and hangs in the build; runner 2 waits on it; runner 1 is killed
     (SIGKILL: no release); runner 2 takes the lease over once it expires and builds."""
@@ -250,6 +251,7 @@ def test_a_killed_lease_holder_is_taken_over_after_expiry(remote, tmp_path):
     assert any(n.split("/")[2] == "2" for n in leases), leases  # the takeover is generation 2
 
 
+@pytest.mark.parametrize("remote", ["s3"], indirect=True)
 def test_read_only_runners_never_take_leases(remote, tmp_path):
     harness, ns = remote
     origin = project(tmp_path / "origin", names=("b",))
@@ -259,6 +261,7 @@ def test_read_only_runners_never_take_leases(remote, tmp_path):
     assert names(harness, ns, "lease") == set() and names(harness, ns, "stamp") == set()
 
 
+@pytest.mark.parametrize("remote", ["http"], indirect=True)  # signatures are backend-blind
 def test_an_unsigned_stamp_record_is_refused_like_any_entry(remote, tmp_path):
     """A forged stamp record could point a recipe at another (genuine, signed) recipe entry: readers
     with a team key refuse it, say so, and take the full path."""

@@ -79,6 +79,41 @@ def test_noop_make_does_not_import_torch(recipe_dir):
     assert json.loads(proc.stdout)["recipes"][0]["fast_path"] is True
 
 
+def test_a_deleted_output_dir_is_written_from_the_cache_without_torch(recipe_dir):
+    import shutil
+
+    write_recipe(recipe_dir, "tiny", CONVNET)
+    _, first = make(recipe_dir, "tiny.toml")
+    shutil.rmtree(recipe_dir / "build")
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH], cwd=recipe_dir, capture_output=True, text=True)
+    assert "exit 0 False" in proc.stderr, proc.stderr
+    [report] = json.loads(proc.stdout)["recipes"]
+    assert (report["status"], report["fast_path"], report["key"]) == ("cached", True, first["tiny"]["key"])
+    assert "engines reused from the cache by stamp" in report["reason"]
+    load = subprocess.run([sys.executable, "-c", "import sys, trtbuild; trtbuild.load(sys.argv[1])",
+                           str(recipe_dir / "build" / "tiny")], capture_output=True, text=True)
+    assert load.returncode == 0, load.stderr
+
+
+def test_stamps_do_not_depend_on_where_the_project_is(recipe_dir, tmp_path_factory):
+    """The same project at two paths (two clones) computes the same stamp: no absolute paths, no mtimes."""
+    import shutil
+
+    from trtbuild.recipe import load_recipe
+    from trtbuild.stamp import compute
+
+    (recipe_dir / "trtbuild.toml").write_text("")
+    write_recipe(recipe_dir, "tiny", CONVNET)
+    other = tmp_path_factory.mktemp("elsewhere") / "clone"
+    shutil.copytree(recipe_dir, other)
+    (other / "tiny_models.py").touch()  # a new mtime: not content
+    here, there = compute(load_recipe(recipe_dir / "tiny.toml"), None), compute(load_recipe(other / "tiny.toml"), None)
+    assert here.digest == there.digest
+    assert set(here.doc["files"]) == {"tiny.toml", "trtbuild.toml", "module:tiny_models"}
+    (other / "tiny_models.py").write_text((other / "tiny_models.py").read_text() + "\n")
+    assert compute(load_recipe(other / "tiny.toml"), None).digest != here.digest
+
+
 def test_editing_the_factory_source_invalidates_the_fast_path(recipe_dir):
     write_recipe(recipe_dir, "tiny", CONVNET)
     make(recipe_dir, "tiny.toml")

@@ -17,9 +17,10 @@ def command(recipe: str, cache: CacheOptions, out_dir: str | None, as_json: bool
     """Show RECIPE's key components, which ones changed since its last build, and whether the cache
     already holds the build (exports the model; changes nothing)."""
     from ..cache.key import key_of
-    from ..explain import cached_key_doc, components, diff_key_docs, last_key_doc
+    from ..explain import components, diff_key_docs, last_key_doc
     from ..make import export_recipe, key_document, output_dir
     from ..recipe import load_recipe
+    from ..stamp import previous_build
 
     loaded = load_recipe(recipe, warn=warn)
     target = output_dir(loaded, out_dir)
@@ -27,7 +28,8 @@ def command(recipe: str, cache: CacheOptions, out_dir: str | None, as_json: bool
     try:
         doc = key_document(loaded, export_recipe(loaded)[1])
         key = key_of(doc)
-        previous = last_key_doc(target) or cached_key_doc(loaded, store, target)
+        # the output dir's last build, else the last one the cache (or remote) recorded for this recipe file
+        previous = last_key_doc(target) or (previous_build(loaded, store) or {}).get("key_doc")
         cached = store.get_meta("recipe", key) is not None
     finally:
         store.close()
