@@ -285,6 +285,13 @@ class ConversionContext:
         a_t, b_t = self.promote(a, b)
         return self.out(self.network.add_elementwise(a_t, b_t, op))
 
+    def select(self, condition: Any, a: Any, b: Any) -> Any:
+        """torch.where(condition, a, b): a and b promoted to one dtype, all three to one rank."""
+        a, b = self.promote(a, b)
+        rank = max(self.rank(condition), self.rank(a))
+        condition, a, b = (self.unsqueeze_to(t, rank) for t in (condition, a, b))
+        return self.out(self.network.add_select(condition, a, b))
+
     def identity(self, x: Any) -> Any:
         return self.out(self.network.add_identity(x))
 

@@ -1,0 +1,123 @@
+"""Numeric tests for math, reduction, pooling and resize converters beyond the zoo's needs (issue 13):
+special values included (signed zeros, infinities, NaN), since these ops are built from several
+TensorRT layers. Same harness and Case table as test_ops.py, whose coverage test reads CASES here."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trtbuild.api import make_settings
+from trtbuild.lowering import lower
+from trtbuild.partitioning.support import fallback_reason
+from .harness import Fn, check_converted
+from .test_ops import A, Case, r, ri
+
+P = torch.ops.prims
+INF, NAN = float("inf"), float("nan")
+SPECIAL = torch.tensor([0.0, -0.0, 1.5, -2.5, INF, -INF, NAN, 3.0, -1e-8, 7.0])
+
+
+def grid(values):
+    """Every pair of `values`: (y, x) as two 1-D tensors."""
+    a, b = torch.meshgrid(values, values, indexing="ij")
+    return a.flatten(), b.flatten()
+
+
+CASES = [
+    # elementwise
+    Case("atan2-quadrants-and-special-values", lambda s, y, x: torch.atan2(y, x), grid(SPECIAL), ("aten.atan2.default",)),
+    Case("atan2-int-broadcast", lambda s, y, x: torch.atan2(y, x), (ri(-5, 5, 3, 4, dtype=torch.int32),
+                                                                   ri(-5, 5, 4, dtype=torch.int32)),
+         ("aten.atan2.default",)),
+    Case("fmod-remainder-float", lambda s, a, b: torch.stack([torch.fmod(a, b), torch.remainder(a, b), a % 2.5,
+                                                               A.remainder.Scalar_Tensor(3.0, b)]),
+         (torch.tensor([-7.0, 7.0, -7.5, 7.5, 5.0, -5.0, 0.0, 4.0]), torch.tensor([2.0, -2.0, 2.0, -2.0, INF, INF, 3.0, -4.0])),
+         ("aten.fmod.Tensor", "aten.remainder.Tensor", "aten.remainder.Scalar", "aten.remainder.Scalar_Tensor")),
+    Case("fmod-remainder-int", lambda s, a, b: torch.stack([torch.fmod(a, b), torch.remainder(a, b), a % 3]),
+         (torch.tensor([-7, 7, -7, 7, -6, 6, 0, 2**40 + 3]), torch.tensor([2, -2, -2, 2, 4, -4, 5, 2**20])),
+         ("aten.fmod.Tensor", "aten.remainder.Tensor", "aten.remainder.Scalar")),
+    Case("trunc-divisions-int-exact", lambda s, a, b: torch.stack([torch.div(a, b, rounding_mode="trunc"), P.div(a, b)]),
+         (torch.tensor([-7, 7, -7, 7, 2**40 + 3, -(2**40) - 3]), torch.tensor([2, 2, -2, -2, 7, 7])),
+         ("aten.div.Tensor_mode", "prims.div.default")),
+    Case("prims-div-float", lambda s, a, b: P.div(a, b), (r(3, 4), r(3, 4) + 3), ("prims.div.default",)),
+    Case("pow-scalar-base", lambda s, x: A.pow.Scalar(2, x) + A.pow.Scalar(0.5, x), (r(3, 4),), ("aten.pow.Scalar",)),
+    Case("clamp-tensor-bounds", lambda s, x: A.clamp.Tensor(x, s.lo, s.hi) + A.clamp.Tensor(x, None, s.hi),
+         (r(3, 4),), ("aten.clamp.Tensor",), {"lo": -torch.rand(3, 4), "hi": torch.rand(4) - 0.5}),
+    Case("bitwise-bool-scalars", lambda s, x: torch.stack([A.bitwise_and.Scalar(x, True), A.bitwise_or.Scalar(x, False),
+                                                           A.bitwise_xor.Scalar(x, True),
+                                                           A.bitwise_and.Scalar_Tensor(False, x),
+                                                           A.bitwise_or.Scalar_Tensor(True, x),
+                                                           A.bitwise_xor.Scalar_Tensor(False, x)]),
+         (r(3, 4) > 0,), ("aten.bitwise_and.Scalar", "aten.bitwise_or.Scalar", "aten.bitwise_xor.Scalar",
+                          "aten.bitwise_and.Scalar_Tensor", "aten.bitwise_or.Scalar_Tensor",
+                          "aten.bitwise_xor.Scalar_Tensor")),
+    # unary
+    Case("expm1-log1p-accurate-near-zero", lambda s, x: torch.stack([torch.expm1(x), torch.log1p(x)]),
+         (torch.tensor([1e-8, -1e-8, 1e-4, 0.3, -0.3, 5.0, 88.5, 100.0, -100.0, 0.0, -1.0, -2.0, INF, -INF, NAN, 3e38]),),
+         ("aten.expm1.default", "aten.log1p.default"), tol={"rtol": 1e-6, "atol": 0}),
+    Case("expm1-int", lambda s, x: torch.expm1(x), (ri(-5, 5, 3, 4, dtype=torch.int32),), ("aten.expm1.default",)),
+    Case("trunc-isnan-isinf", lambda s, x: torch.stack([torch.trunc(x), torch.isnan(x).float(), torch.isinf(x).float()]),
+         (torch.tensor([-2.5, -0.5, 0.5, 2.5, 3.0, INF, -INF, NAN]),),
+         ("aten.trunc.default", "aten.isnan.default", "aten.isinf.default")),
+    Case("trunc-isnan-isinf-int", lambda s, x: torch.stack([torch.trunc(x), torch.isnan(x).int(), torch.isinf(x).int()]),
+         (ri(-5, 5, 3, 4, dtype=torch.int32),), ("aten.trunc.default", "aten.isnan.default", "aten.isinf.default")),
+    # reductions
+    Case("prod", lambda s, x: x.prod(1) + x.prod(-1, keepdim=True).sum() + x.prod(), (r(2, 3, 4) + 1,),
+         ("aten.prod.dim_int", "aten.prod.default")),
+    Case("prod-int-is-int64", lambda s, x: x.prod(0) + x.prod(), (ri(-3, 4, 3, 4, dtype=torch.int32),),
+         ("aten.prod.dim_int", "aten.prod.default")),
+    Case("prims-sum", lambda s, x: P.sum(x, [0, 2]).sum(0) + P.sum(x, []).sum() + P.sum(x, [1])[0, 0],
+         (r(2, 3, 4),), ("prims.sum.default",)),
+    Case("max-min-everything", lambda s, x: torch.stack([torch.max(x), torch.min(x)]), (r(3, 4, 5),),
+         ("aten.max.default", "aten.min.default")),
+    # first index of the extreme, NaN wins (torch's documented semantics)
+    Case("argmax-argmin-ties-take-the-first", lambda s, x: torch.stack([x.argmax(0), x.argmin(0), x.argmax(1, True)[:, 0],
+                                                                        x.argmin(-1)]),
+         (torch.tensor([[3, 1, 3, 0], [3, 1, 0, 3], [2, 1, 3, 0], [-1, 1, 0, 3]]),),
+         ("aten.argmax.default", "aten.argmin.default")),
+    Case("argmax-argmin-nan-wins", lambda s, x: torch.stack([x.argmax(1), x.argmin(1)]),
+         (torch.tensor([[1.0, NAN, 3.0, NAN], [1.0, 2.0, 3.0, -1.0]]),), ("aten.argmax.default", "aten.argmin.default")),
+    Case("argmax-flattened", lambda s, x: x.argmax() + x.argmin(None, True).sum(), (r(3, 4, 5),),
+         ("aten.argmax.default", "aten.argmin.default")),
+    Case("max-min-dim-values-and-indices", lambda s, x: torch.stack([torch.max(x, 1)[0], torch.max(x, 1)[1].float(),
+                                                                     torch.min(x, -1)[0], torch.min(x, -1)[1].float()]),
+         (torch.tensor([[3.0, 1.0, 3.0, 0.0], [NAN, 1.0, 0.0, NAN], [2.0, 2.0, -3.0, -3.0]]),),
+         ("aten.max.dim", "aten.min.dim")),
+    Case("max-dim-keepdim-int", lambda s, x: torch.max(x, 0, keepdim=True)[0] + torch.min(x, 2, True)[1],
+         (ri(-5, 5, 3, 4, 5, dtype=torch.int32),), ("aten.max.dim", "aten.min.dim")),
+    Case("topk-sort", lambda s, x: torch.cat([torch.topk(x, 3, 1)[0], torch.topk(x, 2, -1, largest=False)[0].sum(-1, True)
+                                              .expand(4, 3), torch.sort(x, 1)[0][:, :3], torch.sort(x, 0, True)[0][:, 1:4]]),
+         (r(4, 6),), ("aten.topk.default", "aten.sort.default")),
+    Case("topk-sort-indices", lambda s, x: torch.cat([torch.topk(x, 3, 0)[1], torch.sort(x, -1, descending=True)[1]]),
+         (r(5, 4),), ("aten.topk.default", "aten.sort.default")),
+    Case("softplus-threshold-and-beta", lambda s, x: F.softplus(x) + F.softplus(x, beta=2.0, threshold=3.0),
+         (torch.tensor([-30.0, -2.0, 0.0, 1.4, 1.6, 10.0, 25.0, 200.0]),), ("aten.softplus.default",)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_converter_matches_eager(case):
+    module = Fn(case.fn, case.params)
+    converted = check_converted(module, case.args, **case.tol)
+    missing = set(case.covers) - set(converted)
+    assert not missing, f"case does not exercise {missing}; converted: {sorted(set(converted))}"
+
+
+FALLBACKS = [
+    ("stable-sort", lambda x: torch.sort(x, stable=True)[0], (r(3, 4),), "aten.sort.stable", "stable sort"),
+    ("topk-k-too-large", lambda x: torch.topk(x, 4000)[0], (r(2, 4000),), "aten.topk.default", "k <= 3840"),
+    ("argmax-bool", lambda x: (x > 0).max(), (r(3, 4),), "aten.max.default", "rejects bool"),
+    ("integer-bitwise-scalar", lambda x: A.bitwise_and.Scalar(x, 3), (ri(0, 9, 4),), "aten.bitwise_and.Scalar",
+     "bool operands only"),
+]
+
+
+@pytest.mark.parametrize("fn, args, op, reason", [f[1:] for f in FALLBACKS], ids=[f[0] for f in FALLBACKS])
+def test_unconvertible_case_falls_back_with_a_reason(fn, args, op, reason):
+    settings = make_settings({})
+    gm = lower(torch.export.export(Fn(lambda s, *a: fn(*a)).eval(), args), settings)
+    reasons = {str(n.target): fallback_reason(n, settings) for n in gm.graph.nodes if n.op == "call_function"}
+    assert op in reasons, sorted(reasons)
+    assert reason in (reasons[op] or ""), reasons[op]
