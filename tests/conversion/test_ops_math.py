@@ -92,6 +92,7 @@ CASES = [
          (r(4, 6),), ("aten.topk.default", "aten.sort.default")),
     Case("topk-sort-indices", lambda s, x: torch.cat([torch.topk(x, 3, 0)[1], torch.sort(x, -1, descending=True)[1]]),
          (r(5, 4),), ("aten.topk.default", "aten.sort.default")),
+    Case("sort-stable-false", lambda s, x: A.sort.stable(x, stable=False, dim=0)[0], (r(5, 4),), ("aten.sort.stable",)),
     Case("softplus-threshold-and-beta", lambda s, x: F.softplus(x) + F.softplus(x, beta=2.0, threshold=3.0),
          (torch.tensor([-30.0, -2.0, 0.0, 1.4, 1.6, 10.0, 25.0, 200.0]),), ("aten.softplus.default",)),
 ]
