@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from trtbuild.api import make_settings
+from trtbuild.inputs import Input
 from trtbuild.lowering import lower
 from trtbuild.partitioning.support import fallback_reason
 from .harness import Fn, check_converted
@@ -93,6 +94,25 @@ CASES = [
     Case("topk-sort-indices", lambda s, x: torch.cat([torch.topk(x, 3, 0)[1], torch.sort(x, -1, descending=True)[1]]),
          (r(5, 4),), ("aten.topk.default", "aten.sort.default")),
     Case("sort-stable-false", lambda s, x: A.sort.stable(x, stable=False, dim=0)[0], (r(5, 4),), ("aten.sort.stable",)),
+    # pooling
+    Case("pool-3d", lambda s, x: A.max_pool3d_with_indices.default(x, [3, 3, 3], [2, 1, 2], [1, 1, 1])[0] + F.avg_pool3d(x, 3, (2, 1, 2), 1)
+         + F.avg_pool3d(x, 3, (2, 1, 2), 1, count_include_pad=False), (r(1, 2, 7, 6, 5),),
+         ("aten.max_pool3d_with_indices.default", "aten.avg_pool3d.default")),
+    Case("pool-3d-ceil-unbatched", lambda s, x: A.max_pool3d.default(x, [2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], True),
+         (r(2, 5, 6, 7),), ("aten.max_pool3d.default",)),
+    Case("avg-pool-divisor-override", lambda s, x: F.avg_pool2d(x, 3, 2, 1, divisor_override=5)
+         + F.avg_pool2d(x, 3, 2, 1, count_include_pad=False, divisor_override=4), (r(1, 2, 7, 7),),
+         ("aten.avg_pool2d.default",)),
+    Case("avg-pool-unbatched", lambda s, x: F.avg_pool2d(x, 2, 1), (r(3, 5, 6),), ("aten.avg_pool2d.default",)),
+    Case("adaptive-avg-uneven-and-upsampling", lambda s, x: F.adaptive_avg_pool2d(x, (3, 5)).sum()
+         + F.adaptive_avg_pool2d(x, (7, 11)), (r(2, 3, 7, 4),), ("aten.adaptive_avg_pool2d.default",)),
+    Case("adaptive-avg-unbatched-1d", lambda s, x: F.adaptive_avg_pool1d(x, 3) * 2, (r(3, 8),),
+         ("aten.adaptive_avg_pool2d.default",)),
+    Case("adaptive-avg-3d", lambda s, x: A._adaptive_avg_pool3d.default(x, [2, 4, 3]).sum()
+         + A._adaptive_avg_pool3d.default(x, [3, 2, 1]) + A._adaptive_avg_pool3d.default(x, [1, 1, 1]),
+         (r(2, 2, 6, 4, 5),), ("aten._adaptive_avg_pool3d.default",)),
+    Case("adaptive-avg-3d-unbatched", lambda s, x: A._adaptive_avg_pool3d.default(x, [3, 2, 5]), (r(2, 5, 4, 3),),
+         ("aten._adaptive_avg_pool3d.default",)),
     Case("softplus-threshold-and-beta", lambda s, x: F.softplus(x) + F.softplus(x, beta=2.0, threshold=3.0),
          (torch.tensor([-30.0, -2.0, 0.0, 1.4, 1.6, 10.0, 25.0, 200.0]),), ("aten.softplus.default",)),
 ]
@@ -104,6 +124,26 @@ def test_converter_matches_eager(case):
     converted = check_converted(module, case.args, **case.tol)
     missing = set(case.covers) - set(converted)
     assert not missing, f"case does not exercise {missing}; converted: {sorted(set(converted))}"
+
+
+# (id, fn, shape ranges of the one input as (min, opt, max), shapes to check at)
+DYNAMIC = [
+    ("pool-dynamic-spatial", lambda s, x: F.avg_pool2d(x, 3, 1, 1) + F.max_pool2d(x, 3, 1, 1),
+     ((1, 2, 3, 3), (2, 2, 5, 6), (3, 2, 8, 8)), [(1, 2, 3, 3), (3, 2, 8, 7), (2, 2, 4, 8)]),
+    ("adaptive-avg-dynamic-batch-uneven", lambda s, x: F.adaptive_avg_pool2d(x, (2, 2)),
+     ((1, 1, 3, 3), (2, 2, 3, 3), (3, 3, 3, 3)), [(1, 1, 3, 3), (3, 3, 3, 3)]),
+    ("argmax-sort-dynamic-batch", lambda s, x: torch.sort(x, 1)[0] + x.argmax(1, keepdim=True) + x.argmax(0),
+     ((1, 5), (3, 5), (6, 5)), [(1, 5), (6, 5)]),
+    ("argmax-along-dynamic-dim", lambda s, x: x.argmin(1) + torch.max(x, 1)[1],
+     ((2, 1), (2, 4), (2, 9)), [(2, 1), (2, 9), (2, 5)]),
+]
+
+
+@pytest.mark.parametrize("fn, ranges, shapes", [d[1:] for d in DYNAMIC], ids=[d[0] for d in DYNAMIC])
+def test_converter_matches_eager_with_dynamic_shapes(fn, ranges, shapes):
+    spec = [Input(min_shape=ranges[0], opt_shape=ranges[1], max_shape=ranges[2], name="x")]
+    for shape in shapes:
+        check_converted(Fn(fn), (torch.randn(shape),), dynamic=spec)
 
 
 FALLBACKS = [
