@@ -94,6 +94,22 @@ CASES = [
     Case("topk-sort-indices", lambda s, x: torch.cat([torch.topk(x, 3, 0)[1], torch.sort(x, -1, descending=True)[1]]),
          (r(5, 4),), ("aten.topk.default", "aten.sort.default")),
     Case("sort-stable-false", lambda s, x: A.sort.stable(x, stable=False, dim=0)[0], (r(5, 4),), ("aten.sort.stable",)),
+    # convolution and batch norm
+    Case("conv-transpose-output-padding", lambda s, x: F.conv_transpose2d(x, s.w, s.b, stride=2, padding=1, output_padding=1)
+         + F.conv_transpose2d(x, s.w, s.b, stride=3, padding=(1, 0), output_padding=(2, 1)).sum(),
+         (r(1, 4, 5, 6),), ("aten.convolution.default",), {"w": torch.randn(4, 3, 3, 3), "b": torch.randn(3)}),
+    Case("conv-transpose-1d-3d-output-padding", lambda s, x, y: F.conv_transpose1d(x, s.w1, None, 3, 0, 2).sum()
+         + F.conv_transpose3d(y, s.w3, s.b, 2, 1, 1, groups=2),
+         (r(1, 4, 7), r(1, 4, 3, 4, 2)), ("aten.convolution.default",),
+         {"w1": torch.randn(4, 2, 3), "w3": torch.randn(4, 1, 3, 2, 3), "b": torch.randn(2)}),
+    Case("conv-runtime-weights", lambda s, x, w, b: F.conv2d(x, w, b, padding=1) + F.conv1d(x[:, :, 0], w[:, :, 0], None, padding=1)[:, :, None],
+         (r(1, 4, 6, 6), r(5, 4, 3, 3), r(5)), ("aten.conv2d.default", "aten.conv1d.default")),
+    Case("conv-transpose-runtime-weight", lambda s, x, w: F.conv_transpose2d(x, w, s.b, 2, 1, 1), (r(2, 4, 3, 5), r(4, 3, 3, 3)),
+         ("aten.convolution.default",), {"b": torch.randn(3)}),
+    Case("batch-norm-runtime-statistics", lambda s, x, w, m: F.batch_norm(x, m, s.v, w, None, False, 0.1, 1e-3)
+         + A._native_batch_norm_legit_no_training.default(x, None, s.b, m, s.v, 0.1, 1e-5)[0],
+         (r(2, 3, 4, 4), r(3), r(3)), ("aten._native_batch_norm_legit_no_training.default",),
+         {"v": torch.rand(3) + 0.5, "b": torch.randn(3)}),
     # pooling
     Case("pool-3d", lambda s, x: A.max_pool3d_with_indices.default(x, [3, 3, 3], [2, 1, 2], [1, 1, 1])[0] + F.avg_pool3d(x, 3, (2, 1, 2), 1)
          + F.avg_pool3d(x, 3, (2, 1, 2), 1, count_include_pad=False), (r(1, 2, 7, 6, 5),),
@@ -111,8 +127,9 @@ CASES = [
     Case("adaptive-avg-3d", lambda s, x: A._adaptive_avg_pool3d.default(x, [2, 4, 3]).sum()
          + A._adaptive_avg_pool3d.default(x, [3, 2, 1]) + A._adaptive_avg_pool3d.default(x, [1, 1, 1]),
          (r(2, 2, 6, 4, 5),), ("aten._adaptive_avg_pool3d.default",)),
-    Case("adaptive-avg-3d-unbatched", lambda s, x: A._adaptive_avg_pool3d.default(x, [3, 2, 5]), (r(2, 5, 4, 3),),
-         ("aten._adaptive_avg_pool3d.default",)),
+    Case("adaptive-avg-3d-unbatched", lambda s, x: A._adaptive_avg_pool3d.default(x, [3, 2, 5])
+         + A.adaptive_avg_pool3d.default(x, [3, 2, 5]), (r(2, 5, 4, 3),),
+         ("aten._adaptive_avg_pool3d.default", "aten.adaptive_avg_pool3d.default")),
     Case("softplus-threshold-and-beta", lambda s, x: F.softplus(x) + F.softplus(x, beta=2.0, threshold=3.0),
          (torch.tensor([-30.0, -2.0, 0.0, 1.4, 1.6, 10.0, 25.0, 200.0]),), ("aten.softplus.default",)),
 ]
