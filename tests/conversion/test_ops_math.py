@@ -130,6 +130,26 @@ CASES = [
     Case("adaptive-avg-3d-unbatched", lambda s, x: A._adaptive_avg_pool3d.default(x, [3, 2, 5])
          + A.adaptive_avg_pool3d.default(x, [3, 2, 5]), (r(2, 5, 4, 3),),
          ("aten._adaptive_avg_pool3d.default", "aten.adaptive_avg_pool3d.default")),
+    # resize
+    Case("upsample-nearest", lambda s, x: A.upsample_nearest2d.vec(x, None, [0.5, 1.5]).sum(-1, True)
+         + A.upsample_nearest2d.vec(x, [4, 3], None).sum((-1, -2), True), (r(2, 3, 7, 6),),
+         ("aten.upsample_nearest2d.vec",)),
+    Case("upsample-nearest-1d-3d", lambda s, x, y: A.upsample_nearest1d.vec(x, None, [1.5]).sum()
+         + A.upsample_nearest3d.vec(y, [3, 5, 2], None).sum() + A.upsample_nearest3d.vec(y, None, [0.5, 1.0, 1.7]).sum(),
+         (r(1, 2, 7), r(1, 2, 4, 3, 5)), ("aten.upsample_nearest1d.vec", "aten.upsample_nearest3d.vec")),
+    Case("upsample-nearest-exact", lambda s, x: F.interpolate(x, size=(5, 9), mode="nearest-exact").sum(-1)
+         + F.interpolate(x, scale_factor=(1.5, 0.75), mode="nearest-exact").sum(-1).sum(-1, True),
+         (r(1, 2, 5, 6),), ("aten._upsample_nearest_exact2d.vec",)),
+    Case("upsample-linear", lambda s, x: F.interpolate(x, size=(5, 9), mode="bilinear").sum(-1)
+         + F.interpolate(x, scale_factor=(1.5, 0.75), mode="bilinear", align_corners=True).sum(-1).sum(-1, True)
+         + F.interpolate(x, scale_factor=(2.5, 1.25), mode="bilinear").sum(-1).sum(-1, True),
+         (r(1, 2, 5, 6),), ("aten.upsample_bilinear2d.vec",)),
+    Case("upsample-linear-1d-3d-bicubic", lambda s, x, y: F.interpolate(x, size=11, mode="linear", align_corners=True).sum()
+         + F.interpolate(y, scale_factor=(1.5, 2.0, 0.5), mode="trilinear").sum()
+         + F.interpolate(y[0], size=(4, 5), mode="bicubic").sum() + F.interpolate(y[0], scale_factor=1.7, mode="bicubic",
+                                                                                 align_corners=True).sum(),
+         (r(1, 2, 7), r(1, 3, 4, 3, 5)), ("aten.upsample_linear1d.vec", "aten.upsample_trilinear3d.vec",
+                                          "aten.upsample_bicubic2d.vec")),
     Case("softplus-threshold-and-beta", lambda s, x: F.softplus(x) + F.softplus(x, beta=2.0, threshold=3.0),
          (torch.tensor([-30.0, -2.0, 0.0, 1.4, 1.6, 10.0, 25.0, 200.0]),), ("aten.softplus.default",)),
 ]
@@ -151,6 +171,9 @@ DYNAMIC = [
      ((1, 1, 3, 3), (2, 2, 3, 3), (3, 3, 3, 3)), [(1, 1, 3, 3), (3, 3, 3, 3)]),
     ("argmax-sort-dynamic-batch", lambda s, x: torch.sort(x, 1)[0] + x.argmax(1, keepdim=True) + x.argmax(0),
      ((1, 5), (3, 5), (6, 5)), [(1, 5), (6, 5)]),
+    ("upsample-dynamic-batch-and-size", lambda s, x: F.interpolate(x, scale_factor=1.5, mode="bilinear").sum((2, 3))
+     + F.interpolate(x, size=(3, 4)).sum((2, 3)),
+     ((1, 2, 2, 3), (2, 2, 5, 5), (3, 2, 9, 9)), [(1, 2, 2, 3), (3, 2, 9, 9), (2, 2, 6, 4)]),
     ("argmax-along-dynamic-dim", lambda s, x: x.argmin(1) + torch.max(x, 1)[1],
      ((2, 1), (2, 4), (2, 9)), [(2, 1), (2, 9), (2, 5)]),
 ]
