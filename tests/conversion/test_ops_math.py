@@ -130,6 +130,15 @@ CASES = [
     Case("adaptive-avg-3d-unbatched", lambda s, x: A._adaptive_avg_pool3d.default(x, [3, 2, 5])
          + A.adaptive_avg_pool3d.default(x, [3, 2, 5]), (r(2, 5, 4, 3),),
          ("aten._adaptive_avg_pool3d.default", "aten.adaptive_avg_pool3d.default")),
+    # distances
+    Case("cdist-p-norms", lambda s, a, b: torch.stack([A._cdist_forward.default(a, b, p, None)
+                                                       for p in (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, INF)]),
+         (r(2, 4, 3), r(2, 5, 3)), ("aten._cdist_forward.default",), tol={"rtol": 1e-5, "atol": 1e-5}),
+    Case("cdist-broadcast-and-product", lambda s, a, b, c: A._cdist_forward.default(a, b, 2.0, 1).sum()
+         + A._cdist_forward.default(a, c, 2.0, None).sum() + A._cdist_forward.default(c, a[0], 2.0, 2).sum(),
+         (r(2, 2, 30, 5), r(3, 5), r(2, 27, 5)), ("aten._cdist_forward.default",), tol={"rtol": 1e-4, "atol": 1e-4}),
+    Case("pdist", lambda s, x: torch.cat([A._pdist_forward.default(x, p) for p in (0.0, 0.4, 1.0, 2.0, 3.3, INF)]),
+         (r(5, 3),), ("aten._pdist_forward.default",), tol={"rtol": 1e-5, "atol": 1e-5}),
     # resize
     Case("upsample-nearest", lambda s, x: A.upsample_nearest2d.vec(x, None, [0.5, 1.5]).sum(-1, True)
          + A.upsample_nearest2d.vec(x, [4, 3], None).sum((-1, -2), True), (r(2, 3, 7, 6),),
@@ -174,6 +183,10 @@ DYNAMIC = [
     ("upsample-dynamic-batch-and-size", lambda s, x: F.interpolate(x, scale_factor=1.5, mode="bilinear").sum((2, 3))
      + F.interpolate(x, size=(3, 4)).sum((2, 3)),
      ((1, 2, 2, 3), (2, 2, 5, 5), (3, 2, 9, 9)), [(1, 2, 2, 3), (3, 2, 9, 9), (2, 2, 6, 4)]),
+    ("pdist-dynamic-rows", lambda s, x: A._pdist_forward.default(x, 1.0), ((3, 4), (4, 4), (90, 4)),
+     [(3, 4), (90, 4), (6, 4)]),
+    ("cdist-dynamic-rows", lambda s, x: A._cdist_forward.default(x, x[:2] * 2, 2.0, None),
+     ((2, 3), (4, 3), (30, 3)), [(2, 3), (30, 3)]),
     ("argmax-along-dynamic-dim", lambda s, x: x.argmin(1) + torch.max(x, 1)[1],
      ((2, 1), (2, 4), (2, 9)), [(2, 1), (2, 9), (2, 5)]),
 ]
