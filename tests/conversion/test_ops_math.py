@@ -93,6 +93,8 @@ CASES = [
          (r(4, 6),), ("aten.topk.default", "aten.sort.default")),
     Case("topk-sort-indices", lambda s, x: torch.cat([torch.topk(x, 3, 0)[1], torch.sort(x, -1, descending=True)[1]]),
          (r(5, 4),), ("aten.topk.default", "aten.sort.default")),
+    Case("topk-sort-vector", lambda s, x: torch.cat([torch.topk(x, 3)[0], torch.sort(x)[0], torch.sort(x)[1].float()]),
+         (r(6),), ("aten.topk.default", "aten.sort.default")),
     Case("sort-stable-false", lambda s, x: A.sort.stable(x, stable=False, dim=0)[0], (r(5, 4),), ("aten.sort.stable",)),
     # convolution and batch norm
     Case("conv-transpose-output-padding", lambda s, x: F.conv_transpose2d(x, s.w, s.b, stride=2, padding=1, output_padding=1)
@@ -149,6 +151,9 @@ CASES = [
     Case("upsample-nearest-exact", lambda s, x: F.interpolate(x, size=(5, 9), mode="nearest-exact").sum(-1)
          + F.interpolate(x, scale_factor=(1.5, 0.75), mode="nearest-exact").sum(-1).sum(-1, True),
          (r(1, 2, 5, 6),), ("aten._upsample_nearest_exact2d.vec",)),
+    Case("upsample-nearest-exact-1d-3d", lambda s, x, y: A._upsample_nearest_exact1d.vec(x, None, [1.6]).sum()
+         + A._upsample_nearest_exact3d.vec(y, [3, 5, 2], None).sum(), (r(1, 2, 7), r(1, 2, 4, 3, 5)),
+         ("aten._upsample_nearest_exact1d.vec", "aten._upsample_nearest_exact3d.vec")),
     Case("upsample-linear", lambda s, x: F.interpolate(x, size=(5, 9), mode="bilinear").sum(-1)
          + F.interpolate(x, scale_factor=(1.5, 0.75), mode="bilinear", align_corners=True).sum(-1).sum(-1, True)
          + F.interpolate(x, scale_factor=(2.5, 1.25), mode="bilinear").sum(-1).sum(-1, True),
@@ -159,6 +164,23 @@ CASES = [
                                                                                  align_corners=True).sum(),
          (r(1, 2, 7), r(1, 3, 4, 3, 5)), ("aten.upsample_linear1d.vec", "aten.upsample_trilinear3d.vec",
                                           "aten.upsample_bicubic2d.vec")),
+    Case("dropout-inference-identity", lambda s, x: torch.stack([A.native_dropout.default(x, 0.5, False)[0],
+                                                                 A.native_dropout.default(x, 0.3, False)[1].float(),
+                                                                 A.native_dropout.default(x, 1.0, True)[0],
+                                                                 A.native_dropout.default(x, 1.0, True)[1].float()]),
+         (r(3, 4),), ("aten.native_dropout.default",)),
+    # the efficient kernel has no CPU implementation: eager runs the same attention through sdpa
+    Case("efficient-attention-bias-causal-scale", lambda s, q, k, v, b: (
+         A._scaled_dot_product_efficient_attention.default(q, k, v, b, False, 0.0, True, scale=0.5)[0]
+         if torch.compiler.is_exporting() else F.scaled_dot_product_attention(
+             q, k, v, attn_mask=b.masked_fill(torch.ones(5, 6, dtype=torch.bool).triu(1), -INF), scale=0.5)),
+         (r(2, 3, 5, 8), r(2, 3, 6, 8), r(2, 3, 6, 8), r(2, 3, 5, 6)),
+         ("aten._scaled_dot_product_efficient_attention.default",), tol={"rtol": 1e-5, "atol": 1e-5}),
+    Case("efficient-attention-plain", lambda s, q, k, v: (
+         A._scaled_dot_product_efficient_attention.default(q, k, v, None, False)[0]
+         if torch.compiler.is_exporting() else F.scaled_dot_product_attention(q, k, v)),
+         (r(1, 2, 4, 8), r(1, 2, 7, 8), r(1, 2, 7, 8)), ("aten._scaled_dot_product_efficient_attention.default",),
+         tol={"rtol": 1e-5, "atol": 1e-5}),
     Case("softplus-threshold-and-beta", lambda s, x: F.softplus(x) + F.softplus(x, beta=2.0, threshold=3.0),
          (torch.tensor([-30.0, -2.0, 0.0, 1.4, 1.6, 10.0, 25.0, 200.0]),), ("aten.softplus.default",)),
 ]
@@ -199,7 +221,38 @@ def test_converter_matches_eager_with_dynamic_shapes(fn, ranges, shapes):
         check_converted(Fn(fn), (torch.randn(shape),), dynamic=spec)
 
 
+# Read by test_ops.test_every_converter_has_a_numeric_test: random values are checked by distribution.
+COVERS = ("aten.rand.default", "aten.randn.default", "aten.randperm.default")
+
+
+def test_random_tensors_have_torch_shapes_dtypes_and_distributions():
+    """An engine samples the right distribution, never torch's numbers (the evaluator's draws stand in
+    for TensorRT's): shapes and dtypes must match eager, values only in distribution."""
+    def sample(s, x):
+        n = x.shape[0]
+        return torch.rand(n, 3, 2000), torch.randn(n, 4000, dtype=torch.float16), torch.randperm(n * 300)
+
+    module = Fn(sample)
+    x = torch.zeros(2)
+    program = torch.export.export(module, (x,))
+    import trtbuild
+
+    compiled = trtbuild.compile(program, [x], min_block_size=1, require_full_compilation=True)
+    trtbuild.set_reference(compiled)
+    uniform, normal, permutation = compiled(x)
+    for got, expected in zip((uniform, normal, permutation), module(x)):
+        assert (got.shape, got.dtype) == (expected.shape, expected.dtype)
+    assert 0 <= float(uniform.min()) and float(uniform.max()) < 1 and abs(float(uniform.mean()) - 0.5) < 0.01
+    assert abs(float(normal.float().mean())) < 0.05 and abs(float(normal.float().std()) - 1) < 0.05
+    assert torch.equal(permutation.sort().values, torch.arange(600))
+    assert not torch.equal(permutation, torch.arange(600))
+
+
 FALLBACKS = [
+    ("training-dropout", lambda x: A.native_dropout.default(x, 0.5, True)[0], (r(3, 4),), "aten.native_dropout.default",
+     "random mask"),
+    ("randperm-too-long", lambda x: torch.randperm(4000) + x, (ri(0, 3, 4000),), "aten.randperm.default", "k <= 3840"),
+
     ("stable-sort", lambda x: torch.sort(x, stable=True)[0], (r(3, 4),), "aten.sort.stable", "stable sort"),
     ("topk-k-too-large", lambda x: torch.topk(x, 4000)[0], (r(2, 4000),), "aten.topk.default", "k <= 3840"),
     ("argmax-bool", lambda x: (x > 0).max(), (r(3, 4),), "aten.max.default", "rejects bool"),

@@ -32,21 +32,6 @@ def _reduce(ctx, x, op, axis):
     return ctx.out(ctx.network.add_reduce(x, getattr(ctx.trt.ReduceOperation, op), 1 << axis, True))
 
 
-def _positions(ctx, x, axis):
-    """0, 1, ..., n-1 along `axis` (INT32), size 1 along every other dim."""
-    rank, size = ctx.rank(x), ctx.size_of(x, axis)
-    shape = [1] * rank
-    if isinstance(size, int):
-        shape[axis] = size
-        return ctx.constant(np.arange(size, dtype=np.int32).reshape(shape))
-    fill = ctx.network.add_fill((0,), ctx.trt.FillOperation.LINSPACE, ctx.trt.DataType.INT32)
-    fill.set_input(0, ctx.shape_from([size]))
-    fill.set_input(1, ctx.constant(np.array(0, dtype=np.int32)))
-    fill.set_input(2, ctx.constant(np.array([1], dtype=np.int32)))
-    shape[axis] = size
-    return ctx.reshape(ctx.out(fill), ctx.shape_from(shape))
-
-
 def _extreme(ctx, x, axis, largest):
     """(values, first index) of the max (or min) along `axis`, keeping the dim; NaN wins, as in torch."""
     op = ctx.trt.ElementWiseOperation
@@ -57,7 +42,7 @@ def _extreme(ctx, x, axis, largest):
         has_nan = ctx.cast(_reduce(ctx, ctx.cast(nan, torch.int32), "MAX", axis), torch.bool)
         hits = ctx.select(has_nan, nan, hits)
         extreme = ctx.select(has_nan, ctx.tensor(float("nan"), like=x), extreme)
-    positions = _positions(ctx, x, axis)
+    positions = ctx.positions(ctx.size_of(x, axis), ctx.rank(x), axis)
     beyond = ctx.constant(np.array(np.iinfo(np.int32).max, dtype=np.int32))
     first = _reduce(ctx, ctx.select(hits, positions, beyond), "MIN", axis)
     return extreme, ctx.cast(first, torch.int64)
@@ -115,24 +100,30 @@ def _stable_sort(node) -> str | None:
     return None
 
 
-def _top(ctx, x, k, axis, largest):
-    """TopK along `axis`: values and int64 indices, k of them (sorted)."""
-    if ctx.rank(x) == 0:
+def top_k(ctx, x, k, axis, largest):
+    """TopK along `axis`: values and int64 indices, k of them (sorted). TopK wants 2 dims or more:
+    a vector goes through as one row."""
+    rank = ctx.rank(x)
+    if rank == 0:
         return ctx.identity(x), ctx.cast(ctx.constant(np.array(0, dtype=np.int32)), torch.int64)
     op = ctx.trt.TopKOperation.MAX if largest else ctx.trt.TopKOperation.MIN
-    layer = ctx.add(ctx.network.add_topk(x, op, k, 1 << axis))
-    return layer.get_output(0), ctx.cast(layer.get_output(1), torch.int64)
+    row = ctx.reshape(x, (1, -1)) if rank == 1 else x
+    layer = ctx.add(ctx.network.add_topk(row, op, k, 1 << (axis + (rank == 1))))
+    values, indices = layer.get_output(0), ctx.cast(layer.get_output(1), torch.int64)
+    if rank == 1:
+        values, indices = ctx.reshape(values, (k,)), ctx.reshape(indices, (k,))
+    return values, indices
 
 
 @converter(aten.topk.default, checks=(_numeric_input, _topk_length))
 def topk(ctx, node, input, k, dim=-1, largest=True, sorted=True):
     """Sorted even when torch is not asked to sort (any order is then torch's contract)."""
     x = ctx.tensor(input)
-    return _top(ctx, x, k, normalize_dim(dim, max(1, ctx.rank(x))), largest)
+    return top_k(ctx, x, k, normalize_dim(dim, max(1, ctx.rank(x))), largest)
 
 
 @converter(aten.sort.default, aten.sort.stable, checks=(_numeric_input, _topk_length, _stable_sort))
 def sort(ctx, node, input, dim=-1, descending=False, stable=None):
     x = ctx.tensor(input)
     axis = normalize_dim(dim, max(1, ctx.rank(x)))
-    return _top(ctx, x, ctx.shape(x)[axis] if ctx.rank(x) else 1, axis, descending)
+    return top_k(ctx, x, ctx.shape(x)[axis] if ctx.rank(x) else 1, axis, descending)
