@@ -118,6 +118,8 @@ CASES = [
          ("aten.max_pool3d_with_indices.default", "aten.avg_pool3d.default")),
     Case("pool-3d-ceil-unbatched", lambda s, x: A.max_pool3d.default(x, [2, 2, 2], [2, 2, 2], [0, 0, 0], [1, 1, 1], True),
          (r(2, 5, 6, 7),), ("aten.max_pool3d.default",)),
+    Case("max-pool-window-smaller-than-stride", lambda s, x: F.max_pool1d(x, 5, 2) + F.max_pool1d(x, 2, 3, ceil_mode=True).sum(),
+         (r(1, 3, 32),), ("aten.max_pool2d_with_indices.default",)),
     Case("avg-pool-divisor-override", lambda s, x: F.avg_pool2d(x, 3, 2, 1, divisor_override=5)
          + F.avg_pool2d(x, 3, 2, 1, count_include_pad=False, divisor_override=4), (r(1, 2, 7, 7),),
          ("aten.avg_pool2d.default",)),

@@ -81,7 +81,8 @@ def max_pool(ctx, node, input, kernel_size, stride=(), padding=(0,), dilation=(1
         layer.pre_padding = tuple(padding)
         if ceil_mode:
             sizes = ctx.shape(x)[-len(kernel):]
-            layer.post_padding = tuple((torch_pool_size(n, k, s, p, True) - 1) * s + k - n - p
+            # any post padding in [needed, needed + s) gives torch's size; TensorRT wants it >= 0
+            layer.post_padding = tuple(max(0, (torch_pool_size(n, k, s, p, True) - 1) * s + k - n - p)
                                        for n, k, s, p in zip(sizes, kernel, stride, padding))
         else:  # TensorRT rounds down like torch: symmetric padding, works for dynamic sizes
             layer.post_padding = tuple(padding)
