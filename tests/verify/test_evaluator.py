@@ -564,7 +564,14 @@ def test_einsum():
      lambda x: F.interpolate(x, size=(3, 9), mode="bilinear", align_corners=True)),
     ("CUBIC", "HALF_PIXEL", "FLOOR", (1, 2, 8, 10), None,
      lambda x: F.interpolate(x, size=(8, 10), mode="bicubic", align_corners=False)),
-], ids=["nearest", "nearest_exact", "bilinear", "bilinear_align", "bicubic"])
+    ("LINEAR", "HALF_PIXEL", "FLOOR", None, (1, 1, 1.5, 0.75),
+     lambda x: F.interpolate(x, scale_factor=(1.5, 0.75), mode="bilinear", align_corners=False)),
+    ("CUBIC", "ALIGN_CORNERS", "FLOOR", None, (1, 1, 2.0, 1.6),
+     lambda x: F.interpolate(x, scale_factor=(2.0, 1.6), mode="bicubic", align_corners=True)),
+    ("NEAREST", "HALF_PIXEL", "HALF_UP", None, (1, 1, 0.5, 1.6),
+     lambda x: F.interpolate(x, scale_factor=(0.5, 1.6), mode="nearest-exact")),
+], ids=["nearest", "nearest_exact", "bilinear", "bilinear_align", "bicubic", "bilinear_scales", "bicubic_align_scales",
+        "nearest_exact_scales"])
 def test_resize(mode, transform, rounding, size, scales, reference):
     net = Net()
     x = torch.randn(1, 2, 4, 5)
@@ -626,6 +633,16 @@ def test_fill_linspace_static_and_dynamic():
     close(outs["static"], torch.arange(5) * 0.5 + 1.0)
     close(outs["dynamic"], torch.tensor([[1, 3, 5], [11, 13, 15]]))
     assert outs["random"].shape == (2, 3) and bool(((outs["random"] >= 2) & (outs["random"] < 3)).all())
+
+
+def test_fill_random_normal_mean_and_std():
+    net = Net()
+    normal = net.n.add_fill((4000,), trt.FillOperation.RANDOM_NORMAL, trt.float16)
+    normal.alpha, normal.beta = 3.0, 0.5  # mean, standard deviation
+    net.out(normal)
+    y = net.run()["y"]
+    assert y.dtype == torch.float16 and y.shape == (4000,)
+    assert abs(float(y.float().mean()) - 3.0) < 0.05 and abs(float(y.float().std()) - 0.5) < 0.05
 
 
 def test_dynamic_reshape_from_shape_tensor():

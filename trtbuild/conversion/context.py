@@ -237,6 +237,19 @@ class ConversionContext:
                 parts.append(self.constant(np.array([int(size)], dtype=np.int64)))
         return self.out(self.network.add_concatenation(parts)) if len(parts) > 1 else parts[0]
 
+    def positions(self, size: Any, rank: int, axis: int) -> Any:
+        """0, 1, ..., size-1 (INT32) along `axis` of a rank-`rank` tensor whose other dims are 1;
+        `size` an int or a 0-d size tensor."""
+        shape: list[Any] = [1] * rank
+        shape[axis] = size
+        if isinstance(size, int):
+            return self.constant(np.arange(size, dtype=np.int32).reshape(shape))
+        fill = self.network.add_fill((0,), self.trt.FillOperation.LINSPACE, self.trt.DataType.INT32)
+        fill.set_input(0, self.shape_from([size]))
+        fill.set_input(1, self.constant(np.array(0, dtype=np.int32)))
+        fill.set_input(2, self.constant(np.array([1], dtype=np.int32)))
+        return self.reshape(self.out(fill), self.shape_from(shape))
+
     def reshape(self, x: Any, dims: Sequence[int] | Any) -> Any:
         layer = self.network.add_shuffle(x)
         if isinstance(dims, self.trt.ITensor):
@@ -284,6 +297,13 @@ class ConversionContext:
     def elementwise(self, a: Any, b: Any, op: Any) -> Any:
         a_t, b_t = self.promote(a, b)
         return self.out(self.network.add_elementwise(a_t, b_t, op))
+
+    def select(self, condition: Any, a: Any, b: Any) -> Any:
+        """torch.where(condition, a, b): a and b promoted to one dtype, all three to one rank."""
+        a, b = self.promote(a, b)
+        rank = max(self.rank(condition), self.rank(a))
+        condition, a, b = (self.unsqueeze_to(t, rank) for t in (condition, a, b))
+        return self.out(self.network.add_select(condition, a, b))
 
     def identity(self, x: Any) -> Any:
         return self.out(self.network.add_identity(x))

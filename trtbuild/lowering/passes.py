@@ -129,7 +129,7 @@ def split_shared_sizes(gm: torch.fx.GraphModule, settings=None) -> torch.fx.Grap
     feed another. With one user each, a size always lands in its user's segment. Reverse order, so
     that copies made for later nodes are themselves split when their inputs are visited."""
     for node in reversed(list(gm.graph.nodes)):
-        if not isinstance(node.meta.get("val"), torch.SymInt) or len(node.users) < 2:
+        if not isinstance(node.meta.get("val"), (torch.SymInt, torch.SymFloat, torch.SymBool)) or len(node.users) < 2:
             continue
         for user in list(node.users)[1:]:
             with gm.graph.inserting_before(user):

@@ -54,7 +54,8 @@ def _own_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
 
 
 def _is_size(node: torch.fx.Node) -> bool:
-    return isinstance(node.meta.get("val"), torch.SymInt)
+    """A symbolic scalar: a size, or arithmetic on sizes (`x.shape[1] / 2` is a SymFloat)."""
+    return isinstance(node.meta.get("val"), (torch.SymInt, torch.SymFloat, torch.SymBool))
 
 
 def _size_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
