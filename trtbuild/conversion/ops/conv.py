@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ...lowering.quantize import KEEP_UNFOLDED
 from ..registry import converter
 from .checks import constant_arg
 
@@ -19,16 +20,29 @@ def _no_output_padding(node) -> str | None:
     return None
 
 
-@converter(aten.convolution.default, checks=(constant_arg("weight", "bias"), _no_output_padding))
+def _constant_or_dequantized_weight(node) -> str | None:
+    """Weights are constants, or (quantized) the dequantized output of an int8/fp8 constant."""
+    from ..interpreter import node_args
+
+    weight = node_args(node)["weight"]
+    if isinstance(weight, torch.fx.Node) and weight.target in KEEP_UNFOLDED and weight.args[0].op == "get_attr":
+        if node_args(node).get("transposed"):
+            return "a quantized transposed convolution is not supported"
+        return constant_arg("bias")(node)
+    return constant_arg("weight", "bias")(node)
+
+
+@converter(aten.convolution.default, checks=(_constant_or_dequantized_weight, _no_output_padding))
 def convolution(ctx, node, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    one_d = weight.dim() == 3
+    quantized = isinstance(weight, ctx.trt.ITensor)  # Q/DQ: the kernel is a DequantizeLayer's output
+    one_d = len(weight.shape) == 3
     if one_d:  # TensorRT convolves 2-D and 3-D: add a trailing unit dim and drop it after
         input = _reshape_placeholders(ctx, input, ctx.rank(input) + 1)
-        weight = weight.unsqueeze(-1)
+        weight = _reshape_placeholders(ctx, weight, 4) if quantized else weight.unsqueeze(-1)
         stride, padding, dilation = [*stride, 1], [*padding, 0], [*dilation, 1]
     kernel = tuple(weight.shape[2:])
-    w = ctx.weights(weight, "kernel")
-    b = ctx.weights(bias, "bias") if bias is not None else ctx.trt.Weights(ctx.trt_dtype(weight.dtype))
+    w = ctx.trt.Weights(weight.dtype) if quantized else ctx.weights(weight, "kernel")
+    b = ctx.weights(bias, "bias") if bias is not None else ctx.trt.Weights(w.dtype)
     if transposed:
         out_channels = weight.shape[1] * groups
         layer = ctx.network.add_deconvolution_nd(input, out_channels, kernel, w, b)
@@ -38,6 +52,8 @@ def convolution(ctx, node, input, weight, bias, stride, padding, dilation, trans
     layer.padding_nd = tuple(padding)
     layer.dilation_nd = tuple(dilation)
     layer.num_groups = groups
+    if quantized:
+        layer.set_input(1, weight)
     out = ctx.out(layer)
     return _reshape_placeholders(ctx, out, ctx.rank(out) - 1) if one_d else out
 
@@ -48,10 +64,10 @@ def _per_dim(value, n):
     return value * n if len(value) == 1 else value
 
 
-@converter(aten.conv1d.default, aten.conv2d.default, aten.conv3d.default, checks=constant_arg("weight", "bias"))
+@converter(aten.conv1d.default, aten.conv2d.default, aten.conv3d.default, checks=_constant_or_dequantized_weight)
 def conv_nd(ctx, node, input, weight, bias=None, stride=(1,), padding=(0,), dilation=(1,), groups=1):
     """The un-decomposed convs that torch.export keeps when lowering skips run_decompositions."""
-    n = weight.dim() - 2
+    n = len(weight.shape) - 2
     return convolution(ctx, node, input, weight, bias, _per_dim(stride, n), _per_dim(padding, n),
                        _per_dim(dilation, n), False, [0] * n, groups)
 
