@@ -98,7 +98,7 @@ def _float_key_document(recipe: Recipe, program: Any, weights: dict[str, str] | 
 
 
 def _add_quantize(doc: dict[str, Any], recipe: Recipe, calibration: Any) -> None:
-    doc["quantize"] = dict(recipe.quantize.model_dump(mode="json"), calibration=calibration.key)
+    doc["quantize"] = dict(recipe.quantize.model_dump(mode="json"), calibration_key=calibration.key)
 
 
 def precision(recipe: Recipe) -> str:
@@ -133,8 +133,7 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
     return result
 
 
-def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: RecipeResult, stamp: Any,
-          warn: Callable[[str], None] | None = None) -> None:
+def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: RecipeResult, stamp: Any) -> None:
     from .timing import Timings
 
     timings = Timings(progress)
@@ -155,7 +154,7 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: Reci
     inputs, settings, target = recipe.compile_inputs(), recipe.settings, recipe_target(recipe)
     weights = program_weights(program)
     doc = _float_key_document(recipe, program, weights)
-    calibration = calibration_for(recipe, doc, warn) if recipe.quantize is not None else None
+    calibration = calibration_for(recipe, doc, _warn(store)) if recipe.quantize is not None else None
     if calibration is not None:
         _add_quantize(doc, recipe, calibration)
     result.key = key = key_of(doc)
@@ -209,6 +208,10 @@ def check_recipe(recipe: Recipe, store: Any, out_root: str | None, fast_path: bo
     if store.get_meta("recipe", key) is not None:
         return dict(report, status="would build", key=key, reason="engine cached; output dir out of date")
     return dict(report, status="would build", key=key, reason="; ".join(diff_key_docs(previous, doc)))
+
+
+def _warn(store: Any) -> Callable[[str], None] | None:
+    return getattr(store, "warn", None)  # the stores carry the CLI's warning channel
 
 
 def _stable_report(segments: list[dict]) -> list[dict]:
@@ -285,7 +288,7 @@ def quantize_recipe(recipe: Recipe, program: Any, store: Any, timings: Any = Non
     from .export.calibration import calibration_for, quantized_program
     from .timing import Timings
 
-    calibration = calibration_for(recipe, _float_key_document(recipe, program, None))
+    calibration = calibration_for(recipe, _float_key_document(recipe, program, None), _warn(store))
     return quantized_program(recipe, program, calibration, store, timings or Timings())
 
 

@@ -89,6 +89,8 @@ def _versions(recipe: Any) -> dict[str, Any]:
         versions[flavour] = installed_version(flavour) if importlib.util.find_spec(flavour) else None
     if recipe.model.factory:
         versions["factory_package"] = package_version(recipe.model.factory.partition(":")[0])
+    if recipe.quantize is not None:
+        versions["torchao"] = package_version("torchao")
     return versions
 
 
@@ -109,6 +111,10 @@ def stamp_document(recipe: Any, store: Any, out_dir: Path) -> dict[str, Any] | N
             add(recipe.resolve(relative))
     if recipe.model.factory:
         source = module_file(recipe.model.factory.partition(":")[0], recipe.folder)
+        if source is not None:
+            add(source)
+    if recipe.quantize is not None and recipe.quantize.calibration:  # data it reads: list in [model] sources
+        source = module_file(recipe.quantize.calibration.partition(":")[0], recipe.folder)
         if source is not None:
             add(source)
     for pattern in recipe.model.sources:

@@ -23,7 +23,7 @@ from .signing import SignatureError, check_entry, sign_entry
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 # Only these are shared. Other kinds (file-hash memos, no-op stamps) describe this machine's files
 # and output dirs: they stay local, never uploaded and never looked up remotely.
-META_KINDS = ("segment", "recipe")
+META_KINDS = ("segment", "recipe", "calibration")
 
 
 def blob_refs(kind: str, doc: dict[str, Any]) -> list[str]:

@@ -4,6 +4,7 @@ Entries:
   blob/<sha256>     raw bytes (engines, fallback graphs); the key is the SHA-256 of the bytes
   segment/<key>     JSON: the engine blob's digest, I/O specs, the key document
   recipe/<key>      JSON: the assembly manifest and the digests of every blob it needs
+  calibration/<key> JSON: a quantized recipe's scales (every observer's state), see export/calibration.py
   lock/<key>        JSON: who is building <key> right now (see lock.py)
 Metadata is stored as UTF-8 bytes (so neither sqlite nor diskcache decodes damaged text), names its
 own key and carries the SHA-256 of its bytes in diskcache's tag column: a read detects any damage to
@@ -30,7 +31,7 @@ from ..errors import CacheError
 from .digest import digest_bytes
 
 DEFAULT_SIZE_LIMIT = 64 << 30  # 64 GiB: engines are large; prune explicitly with `cache prune`
-KINDS = ("blob", "segment", "recipe")
+KINDS = ("blob", "segment", "recipe", "calibration")
 
 
 class SafeDisk(diskcache.Disk):

@@ -7,6 +7,13 @@ IDequantizeLayer in NvInfer.h):
 
 The scale is a scalar (per tensor) or a 1-D tensor along `axis` (per channel); block scales (the
 same rank as the input) are not evaluated. The zero point (input 2) is optional and must be zero.
+
+x / scale is computed as x times the float32 reciprocal of the scale, which is how torch's quantize
+ops (and so the fake-quantized model verify compares with) compute it. The two differ in the last
+bit now and then, which flips a value lying on a rounding boundary by one quantization step; in a
+deep network flips cascade (resnet50, random weights: max rel error 1.1e-2 against the
+fake-quantized model with a float32 division, 9.4e-3 with a float64 one, 0 with the reciprocal).
+A GPU may round either way: what this layer pins down is the rounding mode and the clamping.
 """
 
 from __future__ import annotations
@@ -33,10 +40,10 @@ def _broadcast(layer, value: torch.Tensor, x: torch.Tensor, what: str) -> torch.
 
 @handles("QUANTIZE", "IQuantizeLayer")
 def _quantize(layer, xs, ev):
-    x = xs[0].double()
-    scale = _broadcast(layer, xs[1].double(), x, "scale")
+    x = xs[0].float()
+    scale = _broadcast(layer, xs[1].float(), x, "scale")
     zero = given(xs, 2)
-    q = x / scale
+    q = x * (1.0 / scale)  # see the module docstring: x / scale, as a float32 reciprocal multiply
     kind = layer.to_type.name
     if kind == "INT8":
         q = torch.round(q)  # torch.round rounds half to even
