@@ -283,13 +283,13 @@ def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) 
             "rtol": rtol, "atol": atol, "checks": [c.report() for c in checks]}
 
 
-def quantize_recipe(recipe: Recipe, program: Any, store: Any, timings: Any = None) -> Any:
+def quantize_recipe(recipe: Recipe, program: Any, store: Any) -> Any:
     """The recipe's quantized program and fake-quantized model, from cached scales when there are some."""
     from .export.calibration import calibration_for, quantized_program
     from .timing import Timings
 
     calibration = calibration_for(recipe, _float_key_document(recipe, program, None), _warn(store))
-    return quantized_program(recipe, program, calibration, store, timings or Timings())
+    return quantized_program(recipe, program, calibration, store, Timings())
 
 
 def plan_recipe(recipe: Recipe) -> dict[str, Any]:

@@ -139,9 +139,10 @@ class QuantizeSection(_Section):
     @field_validator("calibration")
     @classmethod
     def _callable_form(cls, value: str | None) -> str | None:
-        module, sep, attr = (value or "m:c").partition(":")
-        if not (sep and module and attr):
-            raise ValueError(f"expected 'module:callable', got {value!r}")
+        if value is not None:
+            module, sep, attr = value.partition(":")
+            if not (sep and module and attr):
+                raise ValueError(f"expected 'module:callable', got {value!r}")
         return value
 
 
