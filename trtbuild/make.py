@@ -169,7 +169,7 @@ def _reuse_by_stamp(stamp: Any, store: Any, out_dir: Path, result: RecipeResult)
         cached = _cached_build(store, record["recipe_key"])
         if cached is None:
             return False  # the entry is gone (pruned) or was refused: build it on the full path
-        write_artifacts(out_dir, *cached)
+        write_artifacts(out_dir, *cached, _cache_files(store, cached[1]))
         result.reason = "up to date: engines reused from the cache by stamp, without exporting"
     result.status, result.key, result.fast_path = "cached", record["recipe_key"], True
     result.segments = [dict(s, cache="hit" if s["kind"] == "tensorrt" else None, build_seconds=0.0)
