@@ -175,7 +175,7 @@ class LayeredStore:
             return None
         if digest_bytes(data) != digest:
             return self._reject(name, "its bytes do not match its SHA-256 (tampered or corrupt)")
-        self.local.put_blob(data)
+        self.local.put_blob(data, digest)  # verified just above: not hashed again
         self.counters["hits"] += 1
         return data
 

@@ -20,6 +20,7 @@ write anything but bytes and text.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sqlite3
@@ -62,6 +63,10 @@ class SafeDisk(diskcache.Disk):
         return super().fetch(mode, filename, value, read)
 
     def _write(self, full_path, iterator, mode, encoding=None):
+        if isinstance(iterator, io.BytesIO):
+            # diskcache hands a bytes value over as a BytesIO and iterates it, which splits it at every
+            # b"\n": ~2 million writes for a 100 MB engine. One write does the same.
+            iterator = (iterator.getvalue(),)
         try:
             return super()._write(full_path, iterator, mode, encoding)
         except BaseException:
