@@ -259,7 +259,7 @@ FALLBACKS = [
     ("topk-k-too-large", lambda x: torch.topk(x, 4000)[0], (r(2, 4000),), "aten.topk.default", "k <= 3840"),
     ("argmax-bool", lambda x: (x > 0).max(), (r(3, 4),), "aten.max.default", "rejects bool"),
     ("integer-bitwise-scalar", lambda x: A.bitwise_and.Scalar(x, 3), (ri(0, 9, 4),), "aten.bitwise_and.Scalar",
-     "bool operands only"),
+     "bool tensors only"),
 ]
 
 
