@@ -189,7 +189,9 @@ def test_every_converter_has_a_numeric_test():
     from .test_ops_zoo import CASES as ZOO_CASES  # the model zoo's op families
 
     from .test_symbolic import COVERS as SYMBOLIC  # sizes need dynamic shapes: tested on their own
+    from .test_quantize_ops import COVERS as QUANTIZE  # Q/DQ ops, with their own constants and targets
 
-    covered = {op for case in CASES + ZOO_CASES + MATH_CASES for op in case.covers} | set(SYMBOLIC) | set(RANDOM)
+    covered = ({op for case in CASES + ZOO_CASES + MATH_CASES for op in case.covers} | set(SYMBOLIC) | set(RANDOM)
+               | set(QUANTIZE))
     untested = sorted(str(t) for t in all_converters() if str(t) not in covered)
     assert not untested, f"converters without a numeric test: {untested}"

@@ -8,6 +8,8 @@ import torch
 import torch.fx
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
+from .quantize import KEEP_UNFOLDED
+
 aten = torch.ops.aten
 
 # Ops that return their input unchanged in an inference graph.
@@ -56,7 +58,7 @@ def remove_noops(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModul
 
 
 def _foldable(node: torch.fx.Node, constant: set) -> bool:
-    if node.op != "call_function" or node.target is operator.getitem:
+    if node.op != "call_function" or node.target is operator.getitem or node.target in KEEP_UNFOLDED:
         return False
     tags = getattr(node.target, "tags", ())
     if torch.Tag.nondeterministic_seeded in tags or "_assert" in str(node.target):

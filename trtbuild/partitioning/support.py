@@ -12,7 +12,7 @@ from ..conversion.registry import lookup
 from ..settings import CompileSettings, op_name
 
 CONVERTIBLE_DTYPES = {torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.bool,
-                      torch.int8, torch.uint8}
+                      torch.int8, torch.uint8, torch.float8_e4m3fn}
 
 
 def _excluded(target, settings: CompileSettings) -> bool:

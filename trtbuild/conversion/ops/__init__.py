@@ -2,3 +2,4 @@
 
 from . import activation, conv, elementwise, linear, normalization, pooling, reduce, shape, symbolic, unary  # noqa: F401
 from . import attention, creation, cumulative, indexing, logical, pad, distance, resize, sampling, softmax, sorting, split  # noqa: F401
+from . import quantize  # noqa: F401  (Q/DQ layers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ...lowering.quantize import KEEP_UNFOLDED
 from ..registry import converter
 
 aten = torch.ops.aten
@@ -20,7 +21,17 @@ def _static_kernel(node) -> str | None:
     return None
 
 
-@converter(aten.convolution.default, checks=_static_kernel)
+def _no_quantized_transposed(node) -> str | None:
+    """A quantized kernel (the dequantized output of an int8/fp8 constant) goes in as the layer's input 1,
+    like any kernel computed at run time; for a transposed convolution that is not known to build."""
+    from ..interpreter import node_args
+
+    weight = node_args(node)["weight"]
+    quantized = isinstance(weight, torch.fx.Node) and weight.target in KEEP_UNFOLDED
+    return "a quantized transposed convolution is not supported" if quantized and node_args(node).get("transposed") else None
+
+
+@converter(aten.convolution.default, checks=(_static_kernel, _no_quantized_transposed))
 def convolution(ctx, node, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
     """Weights are constants, or tensors computed at run time (the kernel as the layer's input 1, a
     bias added afterwards). A transposed convolution's output_padding extends the output at the end:
