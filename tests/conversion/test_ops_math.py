@@ -209,6 +209,8 @@ DYNAMIC = [
      ((1, 2, 2, 3), (2, 2, 5, 5), (3, 2, 9, 9)), [(1, 2, 2, 3), (3, 2, 9, 9), (2, 2, 6, 4)]),
     ("pdist-dynamic-rows", lambda s, x: A._pdist_forward.default(x, 1.0), ((3, 4), (4, 4), (90, 4)),
      [(3, 4), (90, 4), (6, 4)]),
+    ("pdist-dynamic-features", lambda s, x: A._pdist_forward.default(x, INF) + A._pdist_forward.default(x, 1.7),
+     ((3, 1), (3, 2), (3, 7)), [(3, 1), (3, 7)]),
     ("cdist-dynamic-rows", lambda s, x: A._cdist_forward.default(x, x[:2] * 2, 2.0, None),
      ((2, 3), (4, 3), (30, 3)), [(2, 3), (30, 3)]),
     ("argmax-along-dynamic-dim", lambda s, x: x.argmin(1) + torch.max(x, 1)[1],
@@ -259,7 +261,7 @@ FALLBACKS = [
     ("topk-k-too-large", lambda x: torch.topk(x, 4000)[0], (r(2, 4000),), "aten.topk.default", "k <= 3840"),
     ("argmax-bool", lambda x: (x > 0).max(), (r(3, 4),), "aten.max.default", "rejects bool"),
     ("integer-bitwise-scalar", lambda x: A.bitwise_and.Scalar(x, 3), (ri(0, 9, 4),), "aten.bitwise_and.Scalar",
-     "bool operands only"),
+     "bool tensors only"),
 ]
 
 

@@ -36,6 +36,8 @@ POLICY: dict[str, str] = {
         "aten.relu", "aten.gelu", "aten.silu", "aten.sigmoid", "aten.tanh", "aten.hardtanh", "aten.hardswish",
         "aten.hardsigmoid", "aten.leaky_relu", "aten.elu", "aten.max_pool2d", "aten.max_pool2d_with_indices",
         "aten.avg_pool2d", "aten.adaptive_avg_pool2d", "aten._adaptive_avg_pool2d",
+        "aten._scaled_dot_product_efficient_attention", "aten.max_pool3d", "aten.max_pool3d_with_indices",
+        "aten.avg_pool3d", "aten.adaptive_avg_pool3d", "aten._adaptive_avg_pool3d",
     ], LOW),
     **dict.fromkeys([
         "aten._softmax", "aten.softmax", "aten._log_softmax", "aten.log_softmax", "aten.layer_norm",
@@ -43,7 +45,8 @@ POLICY: dict[str, str] = {
         "aten.mean", "aten.sum", "aten.prod", "aten.var", "aten.std", "aten.var_mean", "aten.norm",
         "aten.linalg_vector_norm", "aten.cumsum", "aten.exp", "aten.log", "aten.log1p", "aten.expm1",
         "aten.pow", "aten.rsqrt", "aten.reciprocal", "aten.erf", "aten.cross_entropy_loss", "aten.nll_loss",
-        "aten.mse_loss", "aten.kl_div", "aten.binary_cross_entropy",
+        "aten.mse_loss", "aten.kl_div", "aten.binary_cross_entropy", "aten.softplus", "aten._cdist_forward",
+        "aten._pdist_forward",
     ], FLOAT32),
 }
 FLOATS = (torch.float32, torch.float16, torch.bfloat16)

@@ -24,8 +24,6 @@ def _float_rows(node) -> str | None:
     vals = [a.meta.get("val") for a in node.args if isinstance(a, torch.fx.Node)]
     if any(v is None or not v.dtype.is_floating_point or v.dim() < 2 for v in vals):
         return "needs float inputs with rows (at least 2 dims)"
-    if any(not isinstance(v.shape[-1], int) for v in vals):
-        return "the feature dim must be static"
     return None
 
 

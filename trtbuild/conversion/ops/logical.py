@@ -45,7 +45,7 @@ def _nonzero(ctx, x):
 def _bool_operands(node) -> str | None:
     vals = [a.meta.get("val") if isinstance(a, torch.fx.Node) else a for a in node.args]
     if not all(isinstance(v, bool) or (isinstance(v, torch.Tensor) and v.dtype == torch.bool) for v in vals):
-        return "bitwise ops are converted for bool operands only (TensorRT has no integer bit ops)"
+        return "bitwise ops are converted for bool tensors only (TensorRT has no integer bit ops)"
     return None
 
 
