@@ -219,7 +219,7 @@ class ConversionContext:
         return self.out(self.network.add_gather(self.shape_tensor(x), index, 0))
 
     def size_math(self, a: Any, b: Any, op: str) -> Any:
-        """Arithmetic on sizes that may be ints or 0-d INT64 shape tensors (op: SUM SUB PROD FLOOR_DIV MIN)."""
+        """Arithmetic on sizes that may be ints or 0-d INT64 shape tensors (op: SUM SUB PROD FLOOR_DIV MIN MAX)."""
         if isinstance(a, int) and isinstance(b, int):
             return SIZE_OPS[op](a, b)
         a, b = (self.cast(self.tensor(v, like=None), torch.int64) if isinstance(v, int) else self.cast(v, torch.int64)
@@ -236,6 +236,35 @@ class ConversionContext:
             else:
                 parts.append(self.constant(np.array([int(size)], dtype=np.int64)))
         return self.out(self.network.add_concatenation(parts)) if len(parts) > 1 else parts[0]
+
+    def slice(self, x: Any, starts: Sequence[Any], sizes: Sequence[Any], strides: Sequence[Any],
+              mode: str | None = None) -> Any:
+        """A Slice layer whose per-dim starts/sizes/strides may mix ints and size tensors (symbolic).
+
+        `mode` is a `trt.SampleMode` name (WRAP, CLAMP, FILL, REFLECT); the layer is returned so
+        that a FILL value can still be set (input 4)."""
+        rank = self.rank(x)
+        layer = self.network.add_slice(x, (0,) * rank, (1,) * rank, (1,) * rank)
+        for i, attr, values in ((1, "start", starts), (2, "shape", sizes), (3, "stride", strides)):
+            if all(isinstance(v, int) for v in values):
+                setattr(layer, attr, tuple(values))
+            else:
+                layer.set_input(i, self.shape_from(values))
+        if mode is not None:
+            layer.mode = getattr(self.trt.SampleMode, mode)
+        self.add(layer)
+        return layer
+
+    def broadcast_to(self, x: Any, sizes: Sequence[Any], source: Sequence[Any] | None = None) -> Any:
+        """x expanded to `sizes` (ints or size tensors) as torch broadcasts: size-1 dims repeat (stride 0).
+
+        `source` is x's shape as the FX graph knows it, when it knows more than TensorRT (a dim that is
+        1 but reads as -1 after a runtime reshape); by default x's TensorRT shape."""
+        x = self.unsqueeze_to(x, len(sizes))
+        source = (1,) * (len(sizes) - len(source)) + tuple(source) if source is not None else self.shape(x)
+        strides = [0 if isinstance(n, int) and n == 1 and not (isinstance(s, int) and s == 1) else 1
+                   for n, s in zip(source, sizes)]
+        return self.slice(x, [0] * len(sizes), sizes, strides).get_output(0)
 
     def reshape(self, x: Any, dims: Sequence[int] | Any) -> Any:
         layer = self.network.add_shuffle(x)
@@ -285,12 +314,18 @@ class ConversionContext:
         a_t, b_t = self.promote(a, b)
         return self.out(self.network.add_elementwise(a_t, b_t, op))
 
+    def select(self, condition: Any, a: Any, b: Any) -> Any:
+        """torch.where over ITensors of one dtype; ranks are aligned by leading size-1 dims."""
+        rank = max(self.rank(t) for t in (condition, a, b))
+        condition, a, b = (self.unsqueeze_to(t, rank) for t in (condition, a, b))
+        return self.out(self.network.add_select(condition, a, b))
+
     def identity(self, x: Any) -> Any:
         return self.out(self.network.add_identity(x))
 
 
 SIZE_OPS = {"SUM": operator.add, "SUB": operator.sub, "PROD": operator.mul, "FLOOR_DIV": operator.floordiv,
-            "MIN": min}
+            "MIN": min, "MAX": max}
 
 
 def normalize_dim(dim: int, rank: int) -> int:

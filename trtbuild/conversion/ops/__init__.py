@@ -1,4 +1,5 @@
 """Converters, one module per op family. Importing this package registers all of them."""
 
 from . import activation, conv, elementwise, linear, normalization, pooling, reduce, shape, symbolic, unary  # noqa: F401
-from . import attention, creation, cumulative, indexing, logical, pad, softmax, split  # noqa: F401
+from . import attention, creation, cumulative, indexing, logical, pad, rearrange, sampling, scatter, softmax  # noqa: F401
+from . import split  # noqa: F401

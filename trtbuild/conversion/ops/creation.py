@@ -29,9 +29,14 @@ def _plain_range(node) -> str | None:
 def arange(ctx, node, end, start=0, step=1, dtype=None, layout=None, device=None, pin_memory=None):
     dtype = node.meta["val"].dtype  # torch's choice (int64 for integer bounds)
     length = ctx.size_math(ctx.size_math(ctx.size_math(end, start, "SUB"), step - 1, "SUM"), step, "FLOOR_DIV")
+    return linspace(ctx, length, start, step, dtype)
+
+
+def linspace(ctx, length, first, step, dtype):
+    """[first, first + step, ...] of `length` elements (ints or size tensors) as a LINSPACE Fill."""
     fill = ctx.network.add_fill((0,), ctx.trt.FillOperation.LINSPACE, ctx.trt_dtype(dtype))
     fill.set_input(0, ctx.shape_from([length]))
-    first = ctx.constant(np.array(start, dtype=np.int64)) if isinstance(start, int) else start
+    first = ctx.constant(np.array(first, dtype=np.int64)) if isinstance(first, int) else first
     fill.set_input(1, ctx.cast(first, dtype))
     fill.set_input(2, ctx.cast(ctx.constant(np.array([step], dtype=np.int64)), dtype))
     return ctx.out(fill)

@@ -140,21 +140,13 @@ def where(ctx, node, condition, input, other):
         a, b = ctx.tensor(torch.as_tensor(input, dtype=dtype)), ctx.tensor(torch.as_tensor(other, dtype=dtype))
     else:
         a, b = ctx.promote(input, other)
-    rank = max(ctx.rank(cond), ctx.rank(a), ctx.rank(b))
-    cond, a, b = (ctx.unsqueeze_to(t, rank) for t in (cond, a, b))
-    return ctx.out(ctx.network.add_select(cond, a, b))
+    return ctx.select(cond, a, b)
 
 
 @converter(aten.expand.default)
 def expand(ctx, node, input, size, implicit=False):
-    x = ctx.unsqueeze_to(ctx.tensor(input), len(size))
-    source = node.args[0].meta["val"].shape if isinstance(node.args[0], torch.fx.Node) else tuple(input.shape)
-    source = (1,) * (len(size) - len(source)) + tuple(source)  # the FX shape knows sizes TensorRT sees as -1
+    x = ctx.tensor(input)
+    source = node.args[0].meta["val"].shape if isinstance(node.args[0], torch.fx.Node) else tuple(x.shape)
+    x = ctx.unsqueeze_to(x, len(size))
     sizes = [ctx.size_of(x, d) if isinstance(s, int) and s == -1 else s for d, s in enumerate(size)]
-    strides = tuple(0 if isinstance(n, int) and n == 1 and not (isinstance(s, int) and s == 1) else 1
-                    for n, s in zip(source, sizes))
-    if all(isinstance(s, int) for s in sizes):
-        return ctx.out(ctx.network.add_slice(x, (0,) * len(sizes), tuple(sizes), strides))
-    layer = ctx.network.add_slice(x, (0,) * len(sizes), (1,) * len(sizes), strides)
-    layer.set_input(2, ctx.shape_from(sizes))
-    return ctx.out(layer)
+    return ctx.broadcast_to(x, sizes, source)  # the FX shape knows sizes TensorRT sees as -1
