@@ -1,4 +1,4 @@
-"""Numeric tests for the data-movement converters: repeat/tile, flip, roll, diagonal, as_strided,
+"""Numeric tests for the data-movement converters: repeat/tile, flip, roll, circular padding, diagonal, as_strided,
 scatter, slice_scatter/select_scatter, index_put, copy, grid sampling, embedding bags; with dynamic
 shapes where the converter builds sizes at run time, and the cases that must fall back instead."""
 
@@ -38,6 +38,8 @@ CASES = [
     Case("flip", lambda s, x: torch.flip(x, [0, -1]) + torch.flip(x, []), (r(2, 3, 4),), ("aten.flip.default",)),
     Case("roll-dims-and-flat", lambda s, x: torch.roll(x, [1, -5, 9], [0, 2, 0]) + torch.roll(x, 5),
          (r(2, 3, 4),), ("aten.roll.default",)),
+    Case("circular-pad", lambda s, x: A._pad_circular.default(x, [4, 3, 0, 1]) + 1, (r(2, 3, 4, 5),),
+         ("aten._pad_circular.default",)),
     # diagonal and as_strided
     Case("diagonal-offsets", lambda s, x: torch.diagonal(x, 1, 0, 2).sum() + torch.diagonal(x, -2, -1, 1)
          + torch.diagonal(x, 9, 0, 1).sum(), (r(3, 4, 5),), ("aten.diagonal.default",)),

@@ -219,9 +219,12 @@ class ConversionContext:
         return self.out(self.network.add_gather(self.shape_tensor(x), index, 0))
 
     def size_math(self, a: Any, b: Any, op: str) -> Any:
-        """Arithmetic on sizes that may be ints or 0-d INT64 shape tensors (op: SUM SUB PROD FLOOR_DIV MIN MAX)."""
+        """Arithmetic on sizes that may be ints or 0-d INT64 shape tensors (op: SUM SUB PROD FLOOR_DIV MIN MAX,
+        and MOD: python's %, which takes the divisor's sign)."""
         if isinstance(a, int) and isinstance(b, int):
             return SIZE_OPS[op](a, b)
+        if op == "MOD":  # no elementwise modulo with floor semantics: a - (a // b) * b
+            return self.size_math(a, self.size_math(self.size_math(a, b, "FLOOR_DIV"), b, "PROD"), "SUB")
         a, b = (self.cast(self.tensor(v, like=None), torch.int64) if isinstance(v, int) else self.cast(v, torch.int64)
                 for v in (a, b))
         return self.elementwise(a, b, getattr(self.trt.ElementWiseOperation, op))
@@ -325,7 +328,7 @@ class ConversionContext:
 
 
 SIZE_OPS = {"SUM": operator.add, "SUB": operator.sub, "PROD": operator.mul, "FLOOR_DIV": operator.floordiv,
-            "MIN": min, "MAX": max}
+            "MIN": min, "MAX": max, "MOD": operator.mod}
 
 
 def normalize_dim(dim: int, rank: int) -> int:

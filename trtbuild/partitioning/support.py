@@ -62,7 +62,7 @@ def _size_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
     for arg in node.all_input_nodes:
         if _is_size(arg) and _own_reason(arg, settings):
             return f"uses size {arg.name}, which is computed in torch"
-    if _is_size(node) and any(_own_reason(user, settings) for user in node.users):
+    if _is_size(node) and any(_own_reason(user, settings) for user in node.users if user.op != "output"):
         return "its size result is used by an op that runs in torch"
     return None
 

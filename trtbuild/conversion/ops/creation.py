@@ -1,4 +1,5 @@
-"""Tensors made from sizes alone: arange of a symbolic length, as a Fill layer.
+"""Tensors made from sizes alone: arange of a symbolic length (a Fill layer), full and empty of symbolic
+sizes.
 
 (An arange with static bounds never reaches a converter: lowering folds it into a constant.)"""
 
@@ -40,3 +41,11 @@ def linspace(ctx, length, first, step, dtype):
     fill.set_input(1, ctx.cast(first, dtype))
     fill.set_input(2, ctx.cast(ctx.constant(np.array([step], dtype=np.int64)), dtype))
     return ctx.out(fill)
+
+
+@converter(aten.full.default, aten.empty.memory_format)
+def full(ctx, node, size, fill_value=0, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """A tensor of symbolic sizes holding one value, as a broadcast constant (empty's contents are
+    unspecified: zeros). Static sizes never get here: lowering folds them into a constant."""
+    value = ctx.constant(torch.tensor(fill_value, dtype=node.meta["val"].dtype).reshape((1,) * len(size)))
+    return ctx.broadcast_to(value, list(size)) if size else value

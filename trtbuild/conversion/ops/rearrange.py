@@ -41,13 +41,6 @@ def flip(ctx, node, input, dims):
     return ctx.slice(x, starts, sizes, strides).get_output(0)
 
 
-def _modulo(ctx, a, n):
-    """Python's a % n (non-negative for n > 0) on ints or size tensors."""
-    if isinstance(a, int) and isinstance(n, int):
-        return a % n
-    return ctx.size_math(a, ctx.size_math(ctx.size_math(a, n, "FLOOR_DIV"), n, "PROD"), "SUB")
-
-
 @converter(aten.roll.default)
 def roll(ctx, node, input, shifts, dims=()):
     """out[i] = x[(i - shift) mod n]: a WRAP slice starting at -shift (kept in [0, n) so the layer only
@@ -64,7 +57,7 @@ def roll(ctx, node, input, shifts, dims=()):
     for shift, dim in zip(shifts, dims):
         d = normalize_dim(dim, rank)
         starts[d] = ctx.size_math(starts[d], shift, "SUB")
-    starts = [s if isinstance(n, int) and n == 0 else _modulo(ctx, s, n) for s, n in zip(starts, sizes)]
+    starts = [s if isinstance(n, int) and n == 0 else ctx.size_math(s, n, "MOD") for s, n in zip(starts, sizes)]
     return ctx.slice(x, starts, sizes, [1] * rank, mode="WRAP").get_output(0)
 
 
