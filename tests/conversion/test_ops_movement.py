@@ -121,6 +121,9 @@ def test_converter_with_a_dynamic_batch(name):
 FALLBACKS = [
     ("index-put-mask-many-values", lambda x, m, v: A.index_put.default(x, [m], v),
      (r(5, 3), torch.tensor([True, False, True, False, True]), r(3, 3)), "aten.index_put.default", "NonZero"),
+    ("grid-drawn-at-run-time", lambda x: F.grid_sample(x, torch.randint(-1, 1, (1, 5, 2, 2), dtype=torch.float32),
+                                                      align_corners=True),
+     (r(1, 1, 5, 5),), "aten.randint.low", "random fill cannot reproduce"),
     ("embedding-bag-bookkeeping-outputs", lambda w, i, o: A._embedding_bag.default(w, i, o)[1],
      (r(10, 4), BAG_INDICES, torch.tensor([0, 2])), "aten._embedding_bag.default", "other than the first"),
 ]

@@ -15,6 +15,10 @@ CONVERTIBLE_DTYPES = {torch.float32, torch.float16, torch.bfloat16, torch.int32,
                       torch.int8, torch.uint8}
 
 
+RANDOM = ("draws random numbers from torch's generator, which TensorRT's random fill cannot reproduce; "
+          "in torch its values match eager")
+
+
 def _excluded(target, settings: CompileSettings) -> bool:
     name = op_name(target)
     packet = name.rsplit(".", 1)[0]
@@ -46,7 +50,7 @@ def _own_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
         return "excluded by torch_executed_ops"
     conv = lookup(node.target)
     if conv is None:
-        return "no converter"
+        return RANDOM if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()) else "no converter"
     reason = conv.unsupported_reason(node)
     if reason:
         return f"capability check failed: {reason}"
