@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from trtbuild.conversion.registry import all_converters
-from .harness import Fn, check_converted
+from .harness import check_case
 
 
 @dataclass
@@ -178,10 +178,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_converter_matches_eager(case):
-    module = Fn(case.fn, case.params)
-    converted = check_converted(module, case.args, **case.tol)
-    missing = set(case.covers) - set(converted)
-    assert not missing, f"case does not exercise {missing}; converted: {sorted(set(converted))}"
+    check_case(case)
 
 
 def test_every_converter_has_a_numeric_test():
