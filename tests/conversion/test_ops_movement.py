@@ -102,12 +102,14 @@ DYNAMIC = {
     "scatter-slice-scatter-copy": lambda s, x: (A.slice_scatter.default(x, x[:, :, 1:3] * 2, 2, 1, 3)
                                                 + A.copy.default(x, x[:1]) + A.scatter.value(x, 2, s.i, 0.5)),
     "index-put-into-dynamic-batch": lambda s, x: A.index_put.default(x, [None, s.j], x[:, :2] * 3),
+    "index-put-constant-index-into-dynamic-dim": lambda s, x: A.index_put.default(x, [s.k], x[:1] * 0),
 }
 
 
 @pytest.mark.parametrize("name", sorted(DYNAMIC))
 def test_converter_with_a_dynamic_batch(name):
-    module = Fn(DYNAMIC[name], {"i": torch.zeros(1, 3, 2, dtype=torch.int64), "j": torch.tensor([2, 0])})
+    module = Fn(DYNAMIC[name], {"i": torch.zeros(1, 3, 2, dtype=torch.int64), "j": torch.tensor([2, 0]),
+                                "k": torch.tensor([0, -1])})
     for batch in (1, 5):
         check_converted(module, (r(batch, 3, 4),), dynamic=BATCH)
 

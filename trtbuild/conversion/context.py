@@ -269,12 +269,15 @@ class ConversionContext:
                    for n, s in zip(source, sizes)]
         return self.slice(x, [0] * len(sizes), sizes, strides).get_output(0)
 
-    def reshape(self, x: Any, dims: Sequence[int] | Any) -> Any:
+    def reshape(self, x: Any, dims: Sequence[Any] | Any) -> Any:
+        """x reshaped to `dims`: ints (one may be -1), a shape tensor, or ints mixed with size tensors."""
         layer = self.network.add_shuffle(x)
         if isinstance(dims, self.trt.ITensor):
             layer.set_input(1, dims)
+        elif all(isinstance(d, int) for d in dims):
+            layer.reshape_dims = tuple(dims)
         else:
-            layer.reshape_dims = tuple(int(d) for d in dims)
+            layer.set_input(1, self.shape_from(dims))
         layer.zero_is_placeholder = False
         return self.out(layer)
 

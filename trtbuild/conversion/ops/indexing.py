@@ -80,7 +80,7 @@ def embedding_bag(ctx, node, weight, indices, offsets, scale_grad_by_freq=False,
         kept = ctx.out(ctx.network.add_unary(padding, ctx.trt.UnaryOperation.NOT))
         member = ctx.elementwise(member, ctx.reshape(kept, (1, -1)), ew.AND)
     shape = [bags, count, 1]
-    member3 = ctx.reshape(member, shape if all(isinstance(n, int) for n in shape) else ctx.shape_from(shape))
+    member3 = ctx.reshape(member, shape)
     rows3 = ctx.unsqueeze_to(rows, 3)
     if mode == 2:
         lowest = ctx.constant(torch.full((1, 1, 1), float("-inf"), dtype=dtype))

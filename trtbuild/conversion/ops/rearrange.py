@@ -50,7 +50,7 @@ def roll(ctx, node, input, shifts, dims=()):
         flat = ctx.reshape(x, (-1,))
         rolled = roll(ctx, node, flat, shifts, [0])
         shape = _sizes(ctx, x)
-        return ctx.reshape(rolled, shape if all(isinstance(n, int) for n in shape) else ctx.shape_from(shape))
+        return ctx.reshape(rolled, shape)
     rank = ctx.rank(x)
     sizes = _sizes(ctx, x)
     starts = [0] * rank
@@ -85,8 +85,7 @@ def diagonal(ctx, node, input, offset=0, dim1=0, dim2=1):
     length = max(0, min(n1, n2 - offset) if offset >= 0 else min(n1 + offset, n2))
     first = offset if offset >= 0 else -offset * n2
     lead = [ctx.size_of(moved, d) for d in range(len(rest))]
-    flat_shape = lead + [n1 * n2]
-    flat = ctx.reshape(moved, flat_shape if all(isinstance(n, int) for n in lead) else ctx.shape_from(flat_shape))
+    flat = ctx.reshape(moved, lead + [n1 * n2])
     starts = [0] * len(rest) + [first if length else 0]
     return ctx.slice(flat, starts, lead + [length], [1] * len(rest) + [n2 + 1]).get_output(0)
 

@@ -18,7 +18,7 @@ import torch
 from ..context import normalize_dim
 from ..registry import converter
 from .creation import linspace
-from .indexing import _wrapped
+from .indexing import _permuted, _wrapped
 
 aten = torch.ops.aten
 
@@ -135,7 +135,9 @@ def index_put(ctx, node, input, indices, values, accumulate=False):
     shape = _sizes(ctx, x)
     dims = [d for d, i in enumerate(indices) if i is not None]
     rest = [d for d in range(len(shape)) if d not in dims]
-    index, batch = _stacked_indices(ctx, [_wrapped(ctx, indices[d], shape[d]) for d in dims])
+    # a constant index into a dynamic dim wraps at run time
+    given = [ctx.tensor(indices[d]) if not isinstance(shape[d], int) else indices[d] for d in dims]
+    index, batch = _stacked_indices(ctx, [_wrapped(ctx, i, shape[d]) for i, d in zip(given, dims)])
     if any(isinstance(n, int) and n == 0 for n in batch):
         return ctx.identity(x)  # no index: nothing is written
     moved = _permuted(ctx, x, dims + rest)
@@ -155,8 +157,8 @@ def _masked_fill(ctx, x, mask, position, value):
     """x[..., mask, ...] = one value: a select over the dims the mask covers."""
     mask = ctx.cast(ctx.tensor(mask), torch.bool)
     after = ctx.rank(x) - position - ctx.rank(mask)
-    mask = _as_shape(ctx, mask, [1] * position + _sizes(ctx, mask) + [1] * after)
-    return ctx.select(mask, value, x)
+    mask = ctx.reshape(mask, [1] * position + _sizes(ctx, mask) + [1] * after)
+    return ctx.select(mask, ctx.reshape(value, [1] * ctx.rank(x)), x)
 
 
 def _stacked_indices(ctx, indices):
@@ -193,14 +195,6 @@ def _updates(ctx, node, values, shape, dims, rest, batch):
     return _permuted(ctx, expanded, list(range(lead, lead + b)) + list(range(lead)) + list(range(lead + b, len(target))))
 
 
-def _permuted(ctx, x, perm):
-    if list(perm) == list(range(len(perm))):
-        return x
-    layer = ctx.network.add_shuffle(x)
-    layer.first_transpose = tuple(perm)
-    return ctx.out(layer)
-
-
 def _inverse(perm):
     inverse = [0] * len(perm)
     for i, p in enumerate(perm):
@@ -228,14 +222,9 @@ def _scatter_add(ctx, x, index, updates, k, batch):
         column = ctx.slice(index, [0] * len(batch) + [j], batch + [1], [1] * (len(batch) + 1)).get_output(0)
         term = ctx.elementwise(column, stride, ew.PROD)
         linear = term if linear is None else ctx.elementwise(linear, term, ew.SUM)
-    positions = _as_shape(ctx, linspace(ctx, targets, 0, 1, torch.int64), [targets, 1])
-    hits = ctx.elementwise(positions, _as_shape(ctx, linear, [1, count]), ew.EQUAL)
-    picked = ctx.select(_as_shape(ctx, hits, [targets, count, 1]),
-                                    _as_shape(ctx, updates, [1, count, width]),
-                                    ctx.constant(torch.zeros((1, 1, 1), dtype=ctx.dtype_of(x))))
+    positions = ctx.reshape(linspace(ctx, targets, 0, 1, torch.int64), [targets, 1])
+    hits = ctx.elementwise(positions, ctx.reshape(linear, [1, count]), ew.EQUAL)
+    picked = ctx.select(ctx.reshape(hits, [targets, count, 1]), ctx.reshape(updates, [1, count, width]),
+                        ctx.constant(torch.zeros((1, 1, 1), dtype=ctx.dtype_of(x))))
     summed = ctx.out(ctx.network.add_reduce(picked, ctx.trt.ReduceOperation.SUM, 1 << 1, False))
-    return ctx.elementwise(x, _as_shape(ctx, summed, sizes), ew.SUM)
-
-
-def _as_shape(ctx, x, sizes):
-    return ctx.reshape(x, sizes if all(isinstance(n, int) for n in sizes) else ctx.shape_from(sizes))
+    return ctx.elementwise(x, ctx.reshape(summed, sizes), ew.SUM)

@@ -17,9 +17,7 @@ aten = torch.ops.aten
 @converter(aten.view.default, aten._unsafe_view.default, aten.reshape.default)
 def view(ctx, node, input, size=None, shape=None):
     size = size if size is not None else shape  # reshape calls it `shape`
-    if all(isinstance(s, int) for s in size):
-        return ctx.reshape(input, size)
-    return ctx.reshape(input, ctx.shape_from(size))  # symbolic sizes: a runtime shape tensor
+    return ctx.reshape(input, size)  # symbolic sizes become a runtime shape tensor
 
 
 @converter(aten.flatten.using_ints)
@@ -30,7 +28,7 @@ def flatten(ctx, node, input, start_dim=0, end_dim=-1):
     start, end = normalize_dim(start_dim, rank), normalize_dim(end_dim, rank)
     sizes = [ctx.size_of(input, d) for d in range(start)] + [-1] + \
         [ctx.size_of(input, d) for d in range(end + 1, rank)]
-    return ctx.reshape(input, sizes if all(isinstance(s, int) for s in sizes) else ctx.shape_from(sizes))
+    return ctx.reshape(input, sizes)
 
 
 @converter(aten.permute.default)
