@@ -101,7 +101,7 @@ def _engine_segment(part: Partition, segment: Segment, lowered: torch.fx.GraphMo
             net = convert_segment(sub, target.backend, settings)
         with timings.stage("build"):
             built = build_engine(net, target.backend, settings, list(target.compute_capabilities), profiles,
-                                 progress=lambda phase: timings.progress(f"build: {phase}"))
+                                 phases=timings)
         plan, digest = built.plan, digest_bytes(built.plan)
         result.cache, result.build_seconds = ("miss" if store is not None else None), built.seconds
         result.inputs = [s.describe() for s in net.inputs]
