@@ -51,50 +51,57 @@ def _bag_intermediate_fits(node) -> str | None:
 BAG_ELEMENTS = 1 << 26
 
 
-@converter(aten._embedding_bag.default, aten._embedding_bag_forward_only.default, checks=(only_first_output_used, _bag_intermediate_fits))
+@converter(aten._embedding_bag.default, aten._embedding_bag_forward_only.default,
+           checks=(only_first_output_used, _bag_intermediate_fits))
 def embedding_bag(ctx, node, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
                   per_sample_weights=None, include_last_offset=False, padding_idx=-1):
     """Bag b reduces the rows of indices[offsets[b]:offsets[b + 1]] (the last bag runs to the end unless
     include_last_offset): sum (weighted by per_sample_weights), mean or max; an empty bag is 0. Only the
     output is converted; offset2bag, bag_size and max_indices are training bookkeeping."""
-    ew = ctx.trt.ElementWiseOperation
     rows = _gather(ctx, weight, indices, 0)  # [N, D]
-    dtype = ctx.dtype_of(rows)
     if per_sample_weights is not None:
-        rows = ctx.elementwise(rows, ctx.reshape(ctx.tensor(per_sample_weights), (-1, 1)), ew.PROD)
+        rows = ctx.elementwise(rows, ctx.reshape(ctx.tensor(per_sample_weights), (-1, 1)),
+                               ctx.trt.ElementWiseOperation.PROD)
+    member = _bag_members(ctx, ctx.tensor(indices), offsets, include_last_offset, padding_idx)
+    return (_reduce_bags(ctx, rows, member, mode),)  # the graph reads output 0 of the op's four
+
+
+def _bag_members(ctx, indices, offsets, include_last_offset, padding_idx):
+    """[bags, N] bool: which index positions each bag takes (padding_idx entries belong to none)."""
+    ew = ctx.trt.ElementWiseOperation
     offsets = ctx.cast(ctx.tensor(offsets), torch.int64)
-    count, bags = ctx.size_of(rows, 0), ctx.size_of(offsets, 0)
+    count, bags = ctx.size_of(indices, 0), ctx.size_of(offsets, 0)
     if include_last_offset:
         bags = ctx.size_math(bags, 1, "SUB")
-    starts = _take(ctx, offsets, 0, bags)
-    if include_last_offset:
         ends = _take(ctx, offsets, 1, bags)
     else:
         ends = ctx.out(ctx.network.add_concatenation([_take(ctx, offsets, 1, ctx.size_math(bags, 1, "SUB")),
                                                       ctx.shape_from([count])]))
-    position = ctx.reshape(linspace(ctx, count, 0, 1, torch.int64), (1, -1))  # [1, N]
-    member = ctx.elementwise(ctx.elementwise(position, ctx.reshape(starts, (-1, 1)), ew.LESS),
-                             ctx.elementwise(position, ctx.reshape(ends, (-1, 1)), ew.LESS), ew.XOR)  # [B, N]
+    position = ctx.reshape(linspace(ctx, count, 0, 1, torch.int64), (1, -1))
+    before_start = ctx.elementwise(position, ctx.reshape(_take(ctx, offsets, 0, bags), (-1, 1)), ew.LESS)
+    before_end = ctx.elementwise(position, ctx.reshape(ends, (-1, 1)), ew.LESS)
+    member = ctx.elementwise(before_start, before_end, ew.XOR)  # start <= position < end
     if padding_idx is not None and padding_idx >= 0:
-        padding = ctx.elementwise(ctx.tensor(indices), padding_idx, ew.EQUAL)
+        padding = ctx.elementwise(indices, padding_idx, ew.EQUAL)
         kept = ctx.out(ctx.network.add_unary(padding, ctx.trt.UnaryOperation.NOT))
         member = ctx.elementwise(member, ctx.reshape(kept, (1, -1)), ew.AND)
-    shape = [bags, count, 1]
-    member3 = ctx.reshape(member, shape)
-    rows3 = ctx.unsqueeze_to(rows, 3)
-    if mode == 2:
-        lowest = ctx.constant(torch.full((1, 1, 1), float("-inf"), dtype=dtype))
-        reduced = _reduce_bags(ctx, ctx.select(member3, rows3, lowest), "MAX")
-    else:
-        zero = ctx.constant(torch.zeros((1, 1, 1), dtype=dtype))
-        reduced = _reduce_bags(ctx, ctx.select(member3, rows3, zero), "SUM")
-    sizes = _reduce_bags(ctx, ctx.cast(member3, dtype), "SUM")  # [B, 1]
+    return member
+
+
+def _reduce_bags(ctx, rows, member, mode):
+    """mode 0 sum, 1 mean, 2 max of rows [N, D] per bag: a select over [bags, N, D] and a reduce over N."""
+    ew, dtype = ctx.trt.ElementWiseOperation, ctx.dtype_of(rows)
+    member = ctx.reshape(member, [ctx.size_of(member, 0), ctx.size_of(member, 1), 1])
+    skipped = ctx.constant(torch.full((1, 1, 1), float("-inf") if mode == 2 else 0.0, dtype=dtype))
+    picked = ctx.select(member, ctx.unsqueeze_to(rows, 3), skipped)
+    reduced = _reduce_middle(ctx, picked, "MAX" if mode == 2 else "SUM")
+    sizes = _reduce_middle(ctx, ctx.cast(member, dtype), "SUM")  # [bags, 1]
     if mode == 1:
-        reduced = ctx.elementwise(reduced, ctx.elementwise(sizes, 1, ew.MAX), ew.DIV)
-    elif mode == 2:
+        return ctx.elementwise(reduced, ctx.elementwise(sizes, 1, ew.MAX), ew.DIV)
+    if mode == 2:
         empty = ctx.elementwise(sizes, 0, ew.EQUAL)
-        reduced = ctx.select(empty, ctx.constant(torch.zeros((1, 1), dtype=dtype)), reduced)
-    return (reduced,)  # the graph reads output 0 of the op's four
+        return ctx.select(empty, ctx.constant(torch.zeros((1, 1), dtype=dtype)), reduced)
+    return reduced
 
 
 def _take(ctx, x, first, length):
@@ -102,7 +109,7 @@ def _take(ctx, x, first, length):
     return ctx.slice(x, [first], [length], [1]).get_output(0)
 
 
-def _reduce_bags(ctx, x, op):
+def _reduce_middle(ctx, x, op):
     return ctx.out(ctx.network.add_reduce(x, getattr(ctx.trt.ReduceOperation, op), 1 << 1, False))
 
 
