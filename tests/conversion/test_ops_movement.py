@@ -120,6 +120,8 @@ FALLBACKS = [
     ("grid-drawn-at-run-time", lambda x: F.grid_sample(x, torch.randint(-1, 1, (1, 5, 2, 2), dtype=torch.float32),
                                                       align_corners=True),
      (r(1, 1, 5, 5),), "aten.randint.low", "random fill cannot reproduce"),
+    ("repeat-past-eight-dims", lambda x: x.repeat(1, 1, 1, 1, 1, 1, 1, 1, 2), (r(1, 1, 1, 1, 1, 1, 1, 3),),
+     "aten.repeat.default", "at most 8 dims"),
     ("embedding-bag-bookkeeping-outputs", lambda w, i, o: A._embedding_bag.default(w, i, o)[1],
      (r(10, 4), BAG_INDICES, torch.tensor([0, 2])), "aten._embedding_bag.default", "other than the first"),
 ]

@@ -15,6 +15,7 @@ CONVERTIBLE_DTYPES = {torch.float32, torch.float16, torch.bfloat16, torch.int32,
                       torch.int8, torch.uint8}
 
 
+MAX_RANK = 8  # nvinfer1::Dims::MAX_DIMS
 RANDOM = ("draws random numbers from torch's generator, which TensorRT's random fill cannot reproduce; "
           "in torch its values match eager")
 
@@ -54,7 +55,15 @@ def _own_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
     reason = conv.unsupported_reason(node)
     if reason:
         return f"capability check failed: {reason}"
-    return _dtype_reason(node, settings)
+    return _dtype_reason(node, settings) or _rank_reason(node)
+
+
+def _rank_reason(node: torch.fx.Node) -> str | None:
+    vals = [n.meta.get("val") for n in node.all_input_nodes] + [node.meta.get("val")]
+    ranks = [v.dim() for v in vals if isinstance(v, torch.Tensor)]
+    if ranks and max(ranks) > MAX_RANK:
+        return f"uses a {max(ranks)}-D tensor; TensorRT tensors have at most {MAX_RANK} dims"
+    return None
 
 
 def _is_size(node: torch.fx.Node) -> bool:
