@@ -1,4 +1,8 @@
-"""`python -m bench [RECIPES...] [--zoo] [--repeat N] [--write-docs]`: fresh-process make benchmarks."""
+"""`python -m bench [RECIPES...] [--zoo] [--repeat N] [--write-docs]`: fresh-process make benchmarks.
+
+`python -m bench --compare [RECIPES or names...] [--repeat N] [--write-docs]`: trtbuild against
+Torch-TensorRT on the same recipes in the same run (default: the zoo); see bench/compare.py.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import CORE_RECIPES, TARGET, ZOO_GLOB
+from . import CORE_RECIPES, ZOO_GLOB
 from .machine import load, machine
-from .report import import_medians, markdown, median, summarize_recipe, write_docs
+from .report import COMPARE_MARKERS, import_medians, markdown, median, summarize_recipe, write_docs
 from .runs import child_env, default_python, import_times, make_triple, run_child, run_hashing, snapshot_package
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +32,12 @@ def log(message: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("recipes", nargs="*", help="recipe files (default: the five core recipes)")
+    parser.add_argument("recipes", nargs="*",
+                        help="recipe files or names (resnet50 = recipes/resnet50.toml, else recipes/zoo/resnet50.toml); "
+                             "default: the five core recipes, or the zoo with --compare")
     parser.add_argument("--zoo", action="store_true", help=f"benchmark {ZOO_GLOB} instead of the core recipes")
+    parser.add_argument("--compare", action="store_true",
+                        help="against Torch-TensorRT in the same run (creates build/bench/anchor-venv on first use)")
     parser.add_argument("--repeat", type=int, default=3, help="repeats per measurement; medians are reported")
     parser.add_argument("--import-repeat", type=int, help="repeats of each import measurement (default max(5, repeat))")
     parser.add_argument("--hash-gib", type=float, default=1.0, help="state dict size for the hashing benchmark")
@@ -39,23 +47,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="run the working tree's trtbuild instead of a copy taken at start (a concurrent source "
                              "edit then changes every cache key mid-run)")
     parser.add_argument("--python", default=default_python(), help="interpreter for the child processes")
-    parser.add_argument("--json", dest="json_path", default=str(ROOT / "bench" / "results.json"),
-                        help="where to write the results JSON (default bench/results.json)")
+    parser.add_argument("--json", dest="json_path",
+                        help="where to write the results JSON (default bench/results.json, bench/compare.json with --compare)")
     parser.add_argument("--from-json", metavar="PATH", help="run nothing: format the table from a results JSON")
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
     parser.add_argument("--docs", default=str(ROOT / "docs" / "performance.md"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    args.json_path = args.json_path or str(ROOT / "bench" / ("compare.json" if args.compare else "results.json"))
     return args
 
 
 def recipe_list(args: argparse.Namespace) -> list[str]:
     if args.recipes:
-        return [str(Path(p).resolve()) for p in args.recipes]
-    if args.zoo:
-        return sorted(glob.glob(str(ROOT / ZOO_GLOB)))
+        return [_recipe_path(p) for p in args.recipes]
+    if args.zoo or args.compare:
+        return sorted(p for p in glob.glob(str(ROOT / ZOO_GLOB)) if Path(p).name != "trtbuild.toml")
     return [str(ROOT / p) for p in CORE_RECIPES]
+
+
+def _recipe_path(arg: str) -> str:
+    """A path as given, or a bare name looked up in recipes/ and then recipes/zoo/."""
+    if Path(arg).suffix == ".toml" or "/" in arg:
+        return str(Path(arg).resolve())
+    for folder in ("recipes", "recipes/zoo"):
+        candidate = ROOT / folder / f"{arg}.toml"
+        if candidate.is_file():
+            return str(candidate)
+    raise SystemExit(f"bench: no recipe named {arg!r} in recipes/ or recipes/zoo/")
 
 
 def check_snapshot(python: str, env: dict[str, str], snapshot: Path) -> None:
@@ -63,6 +83,42 @@ def check_snapshot(python: str, env: dict[str, str], snapshot: Path) -> None:
     where = child.stdout.strip()
     if child.returncode != 0 or not where.startswith(str(snapshot)):
         raise SystemExit(f"bench: the children do not import the snapshot of trtbuild ({where or child.tail()})")
+
+
+def run_compare(args: argparse.Namespace) -> dict[str, Any]:
+    from . import anchor, compare
+
+    started, wall_start = compare.now(), time.perf_counter()
+    python = str(anchor.ensure_venv(log=log))
+    versions = anchor.installed_versions(Path(python))
+    info = machine()
+    # the children run on the comparison venv: describe its libraries, not the bench's own interpreter's
+    info.update(torch=versions["torch"], torchvision=versions["torchvision"],
+                tensorrt={"tensorrt_rtx": versions["tensorrt-rtx"]})
+    recipes = recipe_list(args)
+    log(f"bench: compare, {len(recipes)} recipe(s) x {args.repeat} repeat(s), load {info['load_at_start']}; "
+        f"both tools on {python} (torch {versions['torch']}, tensorrt-rtx {versions['tensorrt-rtx']})")
+    with tempfile.TemporaryDirectory(prefix="trtbuild-bench-src-") as src:
+        cwd = snapshot_package(ROOT, Path(src))
+        env = child_env(os.pathsep.join(dict.fromkeys([str(cwd), str(ROOT)])))
+        check_snapshot(python, env, cwd)
+        models = compare.run(python, recipes, args.repeat, cwd, env, log)
+    loads = compare.loads_of(models)
+    driver_trt = [m["versions"]["tensorrt_rtx"] for mod in models for r in mod["rounds"] for m in r.values()
+                  if isinstance(m, dict) and m.get("versions")]
+    return {
+        "format": "compare-1", "date": started, "command": _command(), "repeat": args.repeat,
+        "python": _relative(python), "versions": versions, "driver_tensorrt": sorted(set(driver_trt)),
+        "machine": info,
+        "load": {"at_start": info["load_at_start"], "at_end": load(), "median": median(loads),
+                 "max": max(loads, default=None)},
+        "models": models, "overall": compare.overall(models),
+        "duration_seconds": round(time.perf_counter() - wall_start, 1),
+    }
+
+
+def _command() -> str:
+    return "python -m bench " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m bench"
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -119,13 +175,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "format": 1,
         "date": started,
-        "command": "python -m bench " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "python -m bench",
+        "command": _command(),
         "repeat": args.repeat,
         "snapshot": not args.no_snapshot,
         "machine": info,
         "load": {"median": median(loads), "max": max((x for x in loads if x is not None), default=None),
                  "at_end": load()},
-        "target": TARGET,
         "imports": imports,
         "hashing": hashing,
         "recipes": rows,
@@ -148,8 +203,28 @@ def progress_line(i: int, repeat: int, recipe: str, triple: dict[str, Any]) -> s
     return f"  [{i + 1}/{repeat}] {Path(recipe).stem}: " + ", ".join(parts) + extra + f", load {cold.get('load1')}" + problems
 
 
+def main_compare(args: argparse.Namespace) -> int:
+    from . import compare
+
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+    else:
+        results = run_compare(args)
+        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_path).write_text(json.dumps(results, indent=1) + "\n")
+        log(f"bench: wrote {args.json_path} ({results['duration_seconds']} s)")
+    text = compare.markdown(results)
+    print(text)
+    if args.write_docs:
+        write_docs(Path(args.docs), text, COMPARE_MARKERS)
+        log(f"bench: wrote {args.docs}")
+    return 0 if results["overall"]["compared"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        return main_compare(args)
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
         torch_import = import_medians(results.get("imports", {})).get("torch")

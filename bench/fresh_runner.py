@@ -135,6 +135,7 @@ def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     shards = results["shards"]
     spread = (max(s["expected_seconds"] for s in shards) / min(s["expected_seconds"] for s in shards) - 1) * 100
+    planned = ", ".join(f"{s['expected_seconds']:.0f} s" for s in shards)
     lines = [
         f"Measured {results['date']} on {m['cpu']} ({m['cores']} cores), load {m['load_at_start']} at start, "
         f"{results['load_at_end']} at end; `python -m bench.fresh_runner --repeat {results['repeat']}`; "
@@ -149,7 +150,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"| {full[0]['recipes']} | 0 | yes | {median([r['bytes'] for r in full]) / 1e6:.0f} |",
         "",
         f"The warm-up (every recipe built by the CI clone, `--remote-write`) took {results['warm']['wall']:.0f} s. "
-        f"From the build costs it recorded, `--shard I/3` plans {', '.join(str(s['expected_seconds']) + ' s' for s in shards)} "
+        f"From the build costs it recorded, `--shard I/3` plans {planned} "
         f"({', '.join(str(s['recipes']) for s in shards)} recipes): the slowest shard is {spread:.0f}% above the fastest.",
     ]
     return "\n".join(lines)

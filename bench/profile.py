@@ -38,7 +38,8 @@ IMPORTS = (
     ("trtbuild compiler modules", "import trtbuild.pipeline, trtbuild.assembly.artifacts, trtbuild.cache.key, "
                                   "trtbuild.stamp, trtbuild.explain, trtbuild.engine.backend, trtbuild.export, "
                                   "trtbuild.make"),
-    ("torch._dynamo (torch.export needs it)", "import torch._dynamo"),
+    ("torch._dynamo, torch.export (without triton)",
+     "from trtbuild.export import load_export_machinery\nload_export_machinery()"),
 )
 
 # "module:attr[.attr]" -> wrapped where the caller looks it up (a `from x import f` binding is its own probe).
@@ -129,6 +130,35 @@ class Probes:
             setattr(owner, attr, self.wrap(spec, fn))
 
 
+def memory_mib() -> tuple[float, float]:
+    """(resident now, peak resident so far) of this process, MiB (VmRSS and VmHWM)."""
+    fields = {}
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split(":", 1)
+                fields[key] = int(value.split()[0]) / 1024.0
+    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+
+
+def record_stage_memory(memory: dict[str, dict[str, float]]) -> None:
+    """Wrap Timings.stage: at each stage's end, the resident set and the process's peak so far."""
+    from contextlib import contextmanager
+
+    from trtbuild.timing import Timings
+
+    original = Timings.stage
+
+    @contextmanager
+    def stage(self: Any, name: str) -> Any:
+        with original(self, name):
+            yield
+        rss, peak = memory_mib()
+        memory[name] = {"rss_mib": rss, "peak_mib": peak}
+
+    Timings.stage = stage
+
+
 def factory_module(recipe: Path) -> str | None:
     import tomllib
 
@@ -163,6 +193,8 @@ def once(recipe: Path, cprofile: str | None = None, pyinstrument: str | None = N
     probes = Probes()
     for spec in PROBES:
         probes.install(spec)
+    memory: dict[str, dict[str, float]] = {"imports": dict(zip(("rss_mib", "peak_mib"), memory_mib()))}
+    record_stage_memory(memory)
     if gc_mode == "freeze":  # experiment: what the cyclic GC costs once torch's import graph is frozen
         gc.freeze()
     elif gc_mode == "disable":
@@ -214,6 +246,7 @@ def once(recipe: Path, cprofile: str | None = None, pyinstrument: str | None = N
         "trt_build": sum(float(s.get("build_seconds") or 0.0) for s in segments),
         "engine_bytes": sum(int(s.get("engine_bytes") or 0) for s in segments),
         "probes": {k: {"seconds": v, "calls": probes.calls[k]} for k, v in probes.seconds.items()},
+        "memory": memory,
         "missing_probes": probes.missing,
     }
 
@@ -241,6 +274,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "engine_bytes": runs[0]["engine_bytes"] if runs else 0,
         "imports": {k: med([r["imports"][k] for r in runs if k in r["imports"]]) for k in import_labels},
         "stage_timings": {k: med([r["stage_timings"][k] for r in runs if k in r["stage_timings"]]) for k in stages},
+        "memory": {k: {m: med([r["memory"][k][m] for r in runs if k in r.get("memory", {})])
+                       for m in ("rss_mib", "peak_mib")}
+                   for k in dict.fromkeys(k for r in runs for k in r.get("memory", {}))},
         "probes": {k: {"seconds": med([r["probes"][k]["seconds"] for r in runs if k in r["probes"]]),
                        "calls": max(r["probes"][k]["calls"] for r in runs if k in r["probes"])} for k in labels},
         "missing_probes": sorted({m for r in runs for m in r["missing_probes"]}),
@@ -258,6 +294,9 @@ def format_summary(s: dict[str, Any], recipe: str, load: Any = None) -> str:
     lines += [f"| {k} | {v:.3f} |" for k, v in s["imports"].items()]
     lines += ["", "| stage (make --json) | seconds |", "|---|---:|"]
     lines += [f"| {k} | {v:.3f} |" for k, v in s["stage_timings"].items()]
+    if s.get("memory"):
+        lines += ["", "| at the end of (in order) | resident MiB | peak so far MiB |", "|---|---:|---:|"]
+        lines += [f"| {k} | {v['rss_mib']:.0f} | {v['peak_mib']:.0f} |" for k, v in s["memory"].items()]
     lines += ["", "| probe (inclusive) | calls | seconds | share of make |", "|---|---:|---:|---:|"]
     make = s["make_wall"] or 1.0
     for k, v in s["probes"].items():

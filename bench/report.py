@@ -6,11 +6,11 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import TARGET
 from .machine import describe
 
 STAGE_ORDER = ("import", "export", "lower", "partition", "convert", "build", "write")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+COMPARE_MARKERS = ("<!-- compare:start -->", "<!-- compare:end -->")
 
 
 def median(values: Iterable[float | None]) -> float | None:
@@ -139,22 +139,6 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(_render(cold_head, cold_rows) + [""] + _render(other_head, other_rows))
 
 
-def target_lines(results: dict[str, Any]) -> list[str]:
-    row = next((r for r in results.get("recipes", []) if r.get("name") == TARGET["model"]), None)
-    s = (row or {}).get("summary") or {}
-    if not s.get("cold_wall"):
-        return []
-    wall, goal = s["cold_wall"], TARGET["cold_wall"] * TARGET["goal_fraction"]
-    stages = s.get("stages") or {}
-    lp = (stages.get("lower") or 0.0) + (stages.get("partition") or 0.0)
-    verdict = "meets" if wall <= goal else "misses"
-    return [f"- Target ({TARGET['tool']}, cold {TARGET['model']} batch 1): {TARGET['cold_wall']} s, of which "
-            f"TensorRT build {TARGET['trt_build']} s and lowering + partitioning {TARGET['lowering_partitioning']} s. "
-            f"Goal: at most {goal:.1f} s.",
-            f"- Ours: {wall:.2f} s cold ({wall / TARGET['cold_wall']:.0%} of the target tool; {verdict} the goal), "
-            f"TensorRT build {_s(s.get('trt_build'))} s, lowering + partitioning {lp:.2f} s."]
-
-
 def markdown(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     imports = import_medians(results.get("imports", {}))
@@ -165,7 +149,6 @@ def markdown(results: dict[str, Any]) -> str:
              f"Medians of {results.get('repeat')} repeat(s); seconds of process wall time unless stated. "
              f"Command: `{results.get('command', 'python -m bench')}` ({_s(results.get('duration_seconds'), 0)} s, "
              f"{results.get('date', '')}).", "", table(results), ""]
-    lines += target_lines(results)
     if imports:
         def rss(k: str) -> str:
             value = median(results["imports"][k].get("max_rss_mib", []))
@@ -191,15 +174,16 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def replace_block(text: str, block: str) -> str:
-    """Replace what is between the bench markers (markers kept); append the markers if absent."""
-    start, end = text.find(START), text.find(END)
+def replace_block(text: str, block: str, markers: tuple[str, str] = (START, END)) -> str:
+    """Replace what is between the markers (markers kept); append the markers if absent."""
+    first, last = markers
+    start, end = text.find(first), text.find(last)
     if start == -1 or end == -1 or end < start:
-        return text.rstrip() + f"\n\n{START}\n{block.rstrip()}\n{END}\n"
-    return text[:start + len(START)] + "\n" + block.rstrip() + "\n" + text[end:]
+        return text.rstrip() + f"\n\n{first}\n{block.rstrip()}\n{last}\n"
+    return text[:start + len(first)] + "\n" + block.rstrip() + "\n" + text[end:]
 
 
-def write_docs(path: Path, block: str) -> None:
+def write_docs(path: Path, block: str, markers: tuple[str, str] = (START, END)) -> None:
     text = path.read_text() if path.exists() else "# Performance\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(replace_block(text, block))
+    path.write_text(replace_block(text, block, markers))

@@ -70,7 +70,7 @@ def test_table_and_markdown():
     assert other["engine MB"] == "102.6" and other["clean runs"] == "3/4" and other["no-op"] == "0.50"
     assert other["segments TRT/torch"] == "1/0"
     md = markdown(results)
-    assert "Test CPU" in md and "tensorrt_rtx 1.7" in md and "11.00 s cold" in md and "GB/s" in md
+    assert "Test CPU" in md and "tensorrt_rtx 1.7" in md and "GB/s" in md
     assert "Discarded run of resnet50: noop: fast_path is False" in md
     json.dumps(results)  # the results document stays JSON
 
@@ -115,3 +115,62 @@ def test_profile_summary_medians():
     s = summarize([run(10.0), run(30.0), run(20.0)])
     assert s["total_wall"] == 20.0 and s["outside_script"] == 1.0
     assert s["probes"]["trtbuild.pipeline:lower"] == {"seconds": 2.0, "calls": 1}
+
+
+# -- --compare ---------------------------------------------------------------------------------
+
+def _measured(wall: float, rss: float, error: str | None = None) -> dict:
+    return {"wall": wall, "max_rss_mib": rss, "cpu_seconds": wall, "load1": 1.0, "error": error,
+            "timings": {"export": 1.0}}
+
+
+def _compare_results() -> dict:
+    from bench import compare
+
+    def model(name: str, ours: list[float], theirs: list[float]) -> dict:
+        rounds = [{"ours cold": _measured(o, 900.0, "exit 1: boom" if o == 99.0 else None),
+                   "Torch-TensorRT cold": _measured(t, 1200.0), "ours no-op": _measured(0.2, 40.0)}
+                  for o, t in zip(ours, theirs)]
+        return {"name": name, "path": f"recipes/zoo/{name}.toml", "rounds": rounds,
+                "summary": compare.summarize(rounds)}
+
+    # the third resnet50 run fails: it is left out of the medians
+    models = [model("resnet50", [4.0, 5.0, 99.0], [10.0, 10.0, 10.0]), model("vit", [3.0], [12.0])]
+    return {"format": "compare-1", "date": "2026-01-01", "command": "python -m bench --compare", "repeat": 3,
+            "python": "build/bench/anchor-venv/bin/python",
+            "versions": {"torch": "2.x", "torchvision": "0.x", "tensorrt-rtx": "1.6", "torch-tensorrt-rtx": "2.y"},
+            "driver_tensorrt": ["1.6"], "machine": {"cpu": "Test CPU", "cores": 2},
+            "load": {"at_start": [1.0, 1.0, 1.0], "at_end": [2.0, 1.0, 1.0], "median": 1.0, "max": 2.0},
+            "models": models, "overall": compare.overall(models), "duration_seconds": 10.0}
+
+
+def test_compare_rounds_respect_order_and_swap_the_cold_pair():
+    from bench.compare import SCENARIOS, round_order
+
+    first, second = ([s.name for s in round_order(SCENARIOS, i)] for i in (0, 1))
+    assert first == ["ours cold", "Torch-TensorRT cold", "ours no-op"]
+    assert second == ["Torch-TensorRT cold", "ours cold", "ours no-op"]  # the no-op still follows ours cold
+
+
+def test_compare_table_has_ours_theirs_ratio_and_memory_per_model():
+    from bench.compare import markdown, table
+
+    results = _compare_results()
+    rows = _cells(table(results))
+    resnet, vit, total = rows
+    assert resnet["ours cold (s)"] == "4.50" and resnet["Torch-TensorRT cold (s)"] == "10.00"
+    assert resnet["ratio (cold)"] == "0.45" and resnet["RSS ratio"] == "0.75" and resnet["ours no-op (s)"] == "0.20"
+    assert resnet["peak RSS MiB, ours cold"] == "900" and resnet["runs ok"] == "2 / 3 / 3 of 3"
+    assert vit["ratio (cold)"] == "0.25" and total["ratio (cold)"] == "**0.35**"  # median over the models
+    md = markdown(results)
+    assert "tensorrt-rtx 1.6" in md and "at start [1.0, 1.0, 1.0], at end [2.0, 1.0, 1.0]" in md
+    assert "- resnet50, ours cold: exit 1: boom" in md
+
+
+def test_compare_from_json_writes_its_own_block(tmp_path):
+    results, docs = tmp_path / "compare.json", tmp_path / "performance.md"
+    results.write_text(json.dumps(_compare_results()))
+    docs.write_text(f"# Performance\n\n{START}\nkept\n{END}\n\n<!-- compare:start -->\n<!-- compare:end -->\n")
+    assert bench_main(["--compare", "--from-json", str(results), "--write-docs", "--docs", str(docs)]) == 0
+    text = docs.read_text()
+    assert f"{START}\nkept\n{END}" in text and "| resnet50 | 4.50 | 10.00 |" in text

@@ -40,6 +40,20 @@ def test_flipped_blob_byte_is_detected_and_discarded(store):
     assert f"blob/{digest}" in store.warnings[-1] and f"blob/{digest}" not in list(store.names())
 
 
+def test_blob_file_is_offered_only_for_blobs_this_process_wrote_or_verified(tmp_path, store):
+    data = bytes(range(256)) * 4096  # kept in a file of its own
+    digest = store.put_blob(data)
+    path = store.blob_file(digest)
+    assert path is not None and path.read_bytes() == data
+    assert store.blob_file(store.put_blob(b"small")) is None  # kept inside sqlite: nothing to link
+    other = LocalStore(store.directory)
+    try:
+        assert other.blob_file(digest) is None  # not verified by this reader yet
+        assert other.get_blob(digest) == data and other.blob_file(digest) == path
+    finally:
+        other.close()
+
+
 def test_pickled_entries_are_never_read(store, tmp_path):
     store.put_blob(b"x")
     with sqlite3.connect(store.directory / "cache.db") as db:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,13 +44,36 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _atomic_link(source: Path, path: Path) -> None:
+    """Give `path` the bytes of `source` without copying them: a hard link made under a temp name,
+    flushed to disk like a written file, then renamed into place. OSError where no link can be made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        os.link(source, tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def write_artifacts(out_dir: Path, manifest: dict[str, Any], files: dict[str, bytes]) -> None:
+def write_artifacts(out_dir: Path, manifest: dict[str, Any], files: dict[str, bytes],
+                    sources: dict[str, Path] | None = None) -> None:
+    """Write the files, then the manifest. `sources` names, for some files, a file of the engine cache
+    already holding exactly their bytes (verified by digest in this process): those are hard-linked
+    rather than copied, where the filesystem allows. The out dir and the cache then share the file;
+    every reader of either checks its digest, so a file edited in place is found corrupt, not used."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with _sole_writer(out_dir):
@@ -57,9 +81,16 @@ def write_artifacts(out_dir: Path, manifest: dict[str, Any], files: dict[str, by
             for rel, data in files.items():
                 target = out_dir / rel
                 # names are content addresses: an intact file of that name already holds these bytes
-                if not (target.is_file() and target.stat().st_size == len(data)
+                if (target.is_file() and target.stat().st_size == len(data)
                         and digest_bytes(target.read_bytes()) == Path(rel).name.split(".")[0]):
-                    _atomic_write(target, data)
+                    continue
+                if rel in (sources or {}):
+                    try:
+                        _atomic_link(sources[rel], target)
+                        continue
+                    except OSError:  # another filesystem, or no links there: copy instead
+                        pass
+                _atomic_write(target, data)
             _atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
             _remove_stale(out_dir, set(files))
     except OSError as exc:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .digest import canonical_json, digest_bytes
@@ -84,6 +85,9 @@ class LayeredStore:
         if self.write:
             self._upload(f"blob/{digest}", bytes(data), skip_existing=True)
         return digest
+
+    def blob_file(self, digest: str) -> Path | None:
+        return self.local.blob_file(digest)
 
     def get_meta(self, kind: str, key: str) -> dict[str, Any] | None:
         doc = self.local.get_meta(kind, key)
@@ -171,7 +175,7 @@ class LayeredStore:
             return None
         if digest_bytes(data) != digest:
             return self._reject(name, "its bytes do not match its SHA-256 (tampered or corrupt)")
-        self.local.put_blob(data)
+        self.local.put_blob(data, digest)  # verified just above: not hashed again
         self.counters["hits"] += 1
         return data
 

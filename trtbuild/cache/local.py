@@ -4,6 +4,7 @@ Entries:
   blob/<sha256>     raw bytes (engines, fallback graphs); the key is the SHA-256 of the bytes
   segment/<key>     JSON: the engine blob's digest, I/O specs, the key document
   recipe/<key>      JSON: the assembly manifest and the digests of every blob it needs
+  calibration/<key> JSON: a quantized recipe's scales (every observer's state), see export/calibration.py
   stamp/<digest>    JSON: the recipe key that a recipe's declared inputs gave (see stamp.py)
   latest/<id>       JSON: a recipe file's last build: stamp, key document, build time (see stamp.py)
   lock/<key>        JSON: who is building <key> right now (see lock.py)
@@ -19,6 +20,7 @@ write anything but bytes and text.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sqlite3
@@ -34,7 +36,7 @@ from .digest import digest_bytes
 
 DEFAULT_SIZE_LIMIT = 64 << 30  # 64 GiB: engines are large; prune explicitly with `cache prune`
 # What remotes and cache archives share, blobs first; other kinds (lock, filehash) describe this machine.
-SHARED_KINDS = ("blob", "segment", "recipe", "stamp", "latest")
+SHARED_KINDS = ("blob", "segment", "recipe", "calibration", "stamp", "latest")
 
 
 class SafeDisk(diskcache.Disk):
@@ -61,6 +63,10 @@ class SafeDisk(diskcache.Disk):
         return super().fetch(mode, filename, value, read)
 
     def _write(self, full_path, iterator, mode, encoding=None):
+        if isinstance(iterator, io.BytesIO):
+            # diskcache hands a bytes value over as a BytesIO and iterates it, which splits it at every
+            # b"\n": ~2 million writes for a 100 MB engine. One write does the same.
+            iterator = (iterator.getvalue(),)
         try:
             return super()._write(full_path, iterator, mode, encoding)
         except BaseException:
@@ -105,7 +111,24 @@ class LocalStore:
 
     def get_blob(self, digest: str) -> bytes | None:
         """The blob's bytes if present and intact; a corrupt blob is reported and discarded."""
-        return self._verified(f"blob/{digest}")
+        data = self._verified(f"blob/{digest}")
+        if data is not None:
+            self._intact.add(digest)
+        return data
+
+    def blob_file(self, digest: str) -> Path | None:
+        """The file holding a blob that this process wrote or verified, when diskcache keeps it in a file
+        of its own (large values), so that its bytes can be linked rather than copied; else None."""
+        if digest not in self._intact:
+            return None
+        try:
+            handle = self._cache.get(f"blob/{digest}", read=True, retry=True)
+        except (OSError, sqlite3.Error, CacheError):
+            return None
+        name = getattr(handle, "name", None)  # an open file for values kept in files, else the value itself
+        if hasattr(handle, "close"):
+            handle.close()
+        return Path(name) if isinstance(name, str) else None
 
     # -- metadata ---------------------------------------------------------------------------
     def put_meta(self, kind: str, key: str, doc: dict[str, Any]) -> None:

@@ -14,6 +14,32 @@ from ..errors import ModelError
 from ..inputs import Input
 
 
+def load_export_machinery() -> None:
+    """Import what torch.export needs, without triton.
+
+    torch._dynamo and torch._inductor (pulled in by torch.export) import triton, a GPU kernel compiler,
+    only to recognise its types; every torch module that does so falls back cleanly when it is
+    missing. No build runs a triton kernel, and loading it costs ~75 MiB of resident libraries and
+    some tenths of a second. So triton is hidden while those modules load, then made importable again: a model that
+    imports triton itself still can. A process that already imported triton keeps it.
+    """
+    import logging
+    import sys
+
+    if "torch.export._trace" in sys.modules or "triton" in sys.modules:
+        return
+    quiet = logging.getLogger("torch.utils.flop_counter")  # says, once, that triton is missing
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    sys.modules["triton"] = None  # type: ignore[assignment]  # makes `import triton` raise ImportError
+    try:
+        import torch._dynamo  # noqa: F401
+        import torch.export._trace  # noqa: F401
+    finally:
+        del sys.modules["triton"]
+        quiet.setLevel(level)
+
+
 def as_inputs(inputs: Sequence[Any]) -> list[Input]:
     """Accept `Input`s or example tensors (static shapes)."""
     result = []
@@ -94,9 +120,10 @@ def trace(model: torch.nn.Module, inputs: Sequence[Any], *, which: str = "opt") 
     if dynamic:
         shapes = {s.name: d or None for s, d in zip(specs, dims)} if by_name else \
             _positional_shapes(model, [d or None for d in dims])
+    model.eval()  # not chained: a quantized (pt2e) GraphModule's eval() returns None
     try:
         with torch.no_grad():
-            return torch.export.export(model.eval(), args, kwargs, dynamic_shapes=shapes)
+            return torch.export.export(model, args, kwargs, dynamic_shapes=shapes)
     except Exception as exc:
         error = ModelError(_export_message(exc, specs))
         error.dims = _constrained_dims(str(exc), specs)
