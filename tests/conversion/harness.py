@@ -57,3 +57,21 @@ def check_converted(module: torch.nn.Module, args: Sequence[torch.Tensor], *, rt
         result = compare(f"output_{k}", e, a, rtol, atol)
         assert result.ok, f"output {k}: max_abs {result.max_abs:.3e} max_rel {result.max_rel:.3e}"
     return [op for seg in compiled.segments for op in seg.ops]
+
+
+def check_case(case: Any) -> None:
+    """A table case (fn, params, args, tol, covers) converts whole, matches eager and exercises the ops it covers."""
+    converted = check_converted(Fn(case.fn, case.params), case.args, **case.tol)
+    missing = set(case.covers) - set(converted)
+    assert not missing, f"case does not exercise {missing}; converted: {sorted(set(converted))}"
+
+
+def assert_falls_back(fn: Callable, args: Sequence[torch.Tensor], op: str, reason: str) -> None:
+    """`op` of fn's lowered graph stays in torch with a reason that mentions `reason`."""
+    from trtbuild.partitioning.support import fallback_reason
+
+    settings = make_settings({})
+    gm = lower(torch.export.export(Fn(lambda s, *a: fn(*a)).eval(), tuple(args)), settings)
+    reasons = {str(n.target): fallback_reason(n, settings) for n in gm.graph.nodes if n.op == "call_function"}
+    assert op in reasons, sorted(reasons)
+    assert reason in (reasons[op] or ""), reasons[op]

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from trtbuild.conversion.registry import all_converters
-from .harness import Fn, check_converted
+from .harness import check_case
 
 
 @dataclass
@@ -178,20 +178,18 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_converter_matches_eager(case):
-    module = Fn(case.fn, case.params)
-    converted = check_converted(module, case.args, **case.tol)
-    missing = set(case.covers) - set(converted)
-    assert not missing, f"case does not exercise {missing}; converted: {sorted(set(converted))}"
+    check_case(case)
 
 
 def test_every_converter_has_a_numeric_test():
     from .test_ops_math import CASES as MATH_CASES, COVERS as RANDOM  # math, reductions, pooling, resize
+    from .test_ops_movement import CASES as MOVEMENT_CASES  # data movement and scatter families
     from .test_ops_zoo import CASES as ZOO_CASES  # the model zoo's op families
 
     from .test_symbolic import COVERS as SYMBOLIC  # sizes need dynamic shapes: tested on their own
     from .test_quantize_ops import COVERS as QUANTIZE  # Q/DQ ops, with their own constants and targets
 
-    covered = ({op for case in CASES + ZOO_CASES + MATH_CASES for op in case.covers} | set(SYMBOLIC) | set(RANDOM)
-               | set(QUANTIZE))
+    covered = ({op for case in CASES + ZOO_CASES + MATH_CASES + MOVEMENT_CASES for op in case.covers} | set(SYMBOLIC)
+               | set(RANDOM) | set(QUANTIZE))
     untested = sorted(str(t) for t in all_converters() if str(t) not in covered)
     assert not untested, f"converters without a numeric test: {untested}"

@@ -8,10 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trtbuild.api import make_settings
-from trtbuild.lowering import lower
-from trtbuild.partitioning.support import fallback_reason
-from .harness import Fn, check_converted
+from .harness import assert_falls_back, check_case
 from .test_ops import A, Case, r, ri
 
 LN = {"w": torch.randn(4, 5), "b": torch.randn(4, 5)}
@@ -155,10 +152,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_converter_matches_eager(case):
-    module = Fn(case.fn, case.params)
-    converted = check_converted(module, case.args, **case.tol)
-    missing = set(case.covers) - set(converted)
-    assert not missing, f"case does not exercise {missing}; converted: {sorted(set(converted))}"
+    check_case(case)
 
 
 FALLBACKS = [
@@ -176,8 +170,4 @@ FALLBACKS = [
 
 @pytest.mark.parametrize("fn, args, op, reason", [f[1:] for f in FALLBACKS], ids=[f[0] for f in FALLBACKS])
 def test_unconvertible_case_falls_back_with_a_reason(fn, args, op, reason):
-    settings = make_settings({})
-    gm = lower(torch.export.export(Fn(lambda s, *a: fn(*a)).eval(), args), settings)
-    reasons = {str(n.target): fallback_reason(n, settings) for n in gm.graph.nodes if n.op == "call_function"}
-    assert op in reasons, sorted(reasons)
-    assert reason in (reasons[op] or ""), reasons[op]
+    assert_falls_back(fn, args, op, reason)

@@ -530,6 +530,37 @@ def test_scatter_element_and_one_hot():
     close(outs["one_hot"], expected)
 
 
+def test_scatter_nd_writes_slices_at_index_tuples():
+    net = Net()
+    data, updates = torch.zeros(4, 3, 2), torch.randn(2, 2)
+    idx = torch.tensor([[0, 2], [3, 1]], dtype=torch.int64)  # two (dim0, dim1) pairs, each writes a row of 2
+    scatter = net.n.add_scatter(net.input("d", data.shape), net.const(idx, np.int64), net.input("u", updates.shape),
+                                trt.ScatterMode.ND)
+    net.out(scatter)
+    expected = data.clone()
+    expected[0, 2], expected[3, 1] = updates[0], updates[1]
+    close(net.run(d=data, u=updates)["y"], expected)
+
+
+GRID_MODES = [(interp, sample, align) for interp in ("NEAREST", "LINEAR", "CUBIC")
+              for sample in ("FILL", "CLAMP", "REFLECT") for align in (False, True)]
+TORCH_GRID = {"NEAREST": "nearest", "LINEAR": "bilinear", "CUBIC": "bicubic",
+              "FILL": "zeros", "CLAMP": "border", "REFLECT": "reflection"}
+
+
+@pytest.mark.parametrize("interp, sample, align", GRID_MODES)
+def test_grid_sample_modes_match_torch_grid_sample(interp, sample, align):
+    net = Net()
+    x, grid = torch.randn(2, 3, 5, 4), torch.rand(2, 6, 7, 2) * 2.8 - 1.4  # some points outside [-1, 1]
+    layer = net.n.add_grid_sample(net.input("x", x.shape), net.input("g", grid.shape))
+    layer.interpolation_mode = getattr(trt.InterpolationMode, interp)
+    layer.sample_mode = getattr(trt.SampleMode, sample)
+    layer.align_corners = align
+    net.out(layer)
+    expected = F.grid_sample(x.double(), grid.double(), TORCH_GRID[interp], TORCH_GRID[sample], align).float()
+    close(net.run(x=x, g=grid)["y"], expected)
+
+
 def test_matrix_multiply_ops_and_batch_broadcast():
     net = Net()
     a, b, v = torch.randn(2, 1, 3, 4), torch.randn(1, 5, 6, 4), torch.randn(1, 1, 4)

@@ -35,13 +35,13 @@ class TRTEngineModule(torch.nn.Module):
     def extra_repr(self) -> str:
         return f"key={self.key[:12]}, engine_bytes={len(self.plan)}, flavour={self.flavour}"
 
-    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor | int, ...]:
         if len(args) != len(self.input_specs):
             raise ValueError(f"engine {self.key[:12]} takes {len(self.input_specs)} inputs, got {len(args)}")
         self._check_shapes(args)
-        if self.reference:
-            return self._run_reference(args)
-        return self._run_engine(args)
+        outputs = self._run_reference(args) if self.reference else self._run_engine(args)
+        # a symbolic size the model returns is a python int in the graph, a 0-d tensor in the engine
+        return tuple(int(out) if spec.get("size") else out for spec, out in zip(self.output_specs, outputs))
 
     def _check_shapes(self, args: tuple[torch.Tensor, ...]) -> None:
         """Refuse shapes the engine was not built for, before TensorRT sees them."""
@@ -85,9 +85,11 @@ class TRTEngineModule(torch.nn.Module):
                 raise ValueError(f"input {spec['name']} shape {tuple(tensor.shape)} is outside the engine's profile")
             self._context.set_tensor_address(spec["name"], tensor.data_ptr())
         outputs = []
+        host = get_backend(self.flavour).trt.TensorLocation.HOST
         for spec in self.output_specs:
             shape = tuple(self._context.get_tensor_shape(spec["name"]))
-            out = torch.empty(shape, dtype=to_torch(spec["dtype"]), device=device)
+            on_host = self._engine.get_tensor_location(spec["name"]) == host  # shape-tensor outputs live on the host
+            out = torch.empty(shape, dtype=to_torch(spec["dtype"]), device="cpu" if on_host else device)
             self._context.set_tensor_address(spec["name"], out.data_ptr())
             outputs.append(out)
         stream = torch.cuda.current_stream(device)

@@ -224,9 +224,12 @@ class ConversionContext:
         return self.out(self.network.add_gather(self.shape_tensor(x), index, 0))
 
     def size_math(self, a: Any, b: Any, op: str) -> Any:
-        """Arithmetic on sizes that may be ints or 0-d INT64 shape tensors (op: SUM SUB PROD FLOOR_DIV MIN)."""
+        """Arithmetic on sizes that may be ints or 0-d INT64 shape tensors (op: SUM SUB PROD FLOOR_DIV MIN MAX,
+        and MOD: python's %, which takes the divisor's sign)."""
         if isinstance(a, int) and isinstance(b, int):
             return SIZE_OPS[op](a, b)
+        if op == "MOD":  # no elementwise modulo with floor semantics: a - (a // b) * b
+            return self.size_math(a, self.size_math(self.size_math(a, b, "FLOOR_DIV"), b, "PROD"), "SUB")
         a, b = (self.cast(self.tensor(v, like=None), torch.int64) if isinstance(v, int) else self.cast(v, torch.int64)
                 for v in (a, b))
         return self.elementwise(a, b, getattr(self.trt.ElementWiseOperation, op))
@@ -255,12 +258,44 @@ class ConversionContext:
         fill.set_input(2, self.constant(np.array([1], dtype=np.int32)))
         return self.reshape(self.out(fill), self.shape_from(shape))
 
-    def reshape(self, x: Any, dims: Sequence[int] | Any) -> Any:
+    def slice(self, x: Any, starts: Sequence[Any], sizes: Sequence[Any], strides: Sequence[Any],
+              mode: str | None = None) -> Any:
+        """A Slice layer whose per-dim starts/sizes/strides may mix ints and size tensors (symbolic).
+
+        `mode` is a `trt.SampleMode` name (WRAP, CLAMP, FILL, REFLECT); the layer is returned so
+        that a FILL value can still be set (input 4)."""
+        rank = self.rank(x)
+        layer = self.network.add_slice(x, (0,) * rank, (1,) * rank, (1,) * rank)
+        for i, attr, values in ((1, "start", starts), (2, "shape", sizes), (3, "stride", strides)):
+            if all(isinstance(v, int) for v in values):
+                setattr(layer, attr, tuple(values))
+            else:
+                layer.set_input(i, self.shape_from(values))
+        if mode is not None:
+            layer.mode = getattr(self.trt.SampleMode, mode)
+        self.add(layer)
+        return layer
+
+    def broadcast_to(self, x: Any, sizes: Sequence[Any], source: Sequence[Any] | None = None) -> Any:
+        """x expanded to `sizes` (ints or size tensors) as torch broadcasts: size-1 dims repeat (stride 0).
+
+        `source` is x's shape as the FX graph knows it, when it knows more than TensorRT (a dim that is
+        1 but reads as -1 after a runtime reshape); by default x's TensorRT shape."""
+        x = self.unsqueeze_to(x, len(sizes))
+        source = (1,) * (len(sizes) - len(source)) + tuple(source) if source is not None else self.shape(x)
+        strides = [0 if isinstance(n, int) and n == 1 and not (isinstance(s, int) and s == 1) else 1
+                   for n, s in zip(source, sizes)]
+        return self.slice(x, [0] * len(sizes), sizes, strides).get_output(0)
+
+    def reshape(self, x: Any, dims: Sequence[Any] | Any) -> Any:
+        """x reshaped to `dims`: ints (one may be -1), a shape tensor, or ints mixed with size tensors."""
         layer = self.network.add_shuffle(x)
         if isinstance(dims, self.trt.ITensor):
             layer.set_input(1, dims)
+        elif all(isinstance(d, int) for d in dims):
+            layer.reshape_dims = tuple(dims)
         else:
-            layer.reshape_dims = tuple(int(d) for d in dims)
+            layer.set_input(1, self.shape_from(dims))
         layer.zero_is_placeholder = False
         return self.out(layer)
 
@@ -315,7 +350,7 @@ class ConversionContext:
 
 
 SIZE_OPS = {"SUM": operator.add, "SUB": operator.sub, "PROD": operator.mul, "FLOOR_DIV": operator.floordiv,
-            "MIN": min}
+            "MIN": min, "MAX": max, "MOD": operator.mod}
 
 
 def normalize_dim(dim: int, rank: int) -> int:

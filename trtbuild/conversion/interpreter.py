@@ -17,14 +17,17 @@ from .registry import lookup
 
 @dataclass
 class TensorSpec:
-    """A network input or output: name, torch dtype and dims (-1 where dynamic)."""
+    """A network input or output: name, torch dtype and dims (-1 where dynamic). `size` marks an output
+    that is a python int in the graph (a symbolic size the model returns): a 0-d tensor in the engine."""
 
     name: str
     dtype: torch.dtype
     shape: tuple[int, ...]
+    size: bool = False
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": str(self.dtype).removeprefix("torch."), "shape": list(self.shape)}
+        described = {"name": self.name, "dtype": str(self.dtype).removeprefix("torch."), "shape": list(self.shape)}
+        return {**described, "size": True} if self.size else described
 
 
 @dataclass
@@ -121,5 +124,6 @@ def _mark_outputs(ctx: ConversionContext, node: torch.fx.Node, env: dict) -> lis
         tensor.name = name
         ctx.network.mark_output(tensor)
         marked.add(name)
-        specs.append(TensorSpec(name, ctx.dtype_of(tensor), tuple(tensor.shape)))
+        size = isinstance(item, torch.fx.Node) and isinstance(item.meta.get("val"), torch.SymInt)
+        specs.append(TensorSpec(name, ctx.dtype_of(tensor), tuple(tensor.shape), size))
     return specs

@@ -15,6 +15,11 @@ CONVERTIBLE_DTYPES = {torch.float32, torch.float16, torch.bfloat16, torch.int32,
                       torch.int8, torch.uint8, torch.float8_e4m3fn}
 
 
+MAX_RANK = 8  # nvinfer1::Dims::MAX_DIMS
+RANDOM = ("draws random numbers from torch's generator, which TensorRT's random fill cannot reproduce; "
+          "in torch its values match eager")
+
+
 def _excluded(target, settings: CompileSettings) -> bool:
     name = op_name(target)
     packet = name.rsplit(".", 1)[0]
@@ -46,11 +51,19 @@ def _own_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
         return "excluded by torch_executed_ops"
     conv = lookup(node.target)
     if conv is None:
-        return "no converter"
+        return RANDOM if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()) else "no converter"
     reason = conv.unsupported_reason(node)
     if reason:
         return f"capability check failed: {reason}"
-    return _dtype_reason(node, settings)
+    return _dtype_reason(node, settings) or _rank_reason(node)
+
+
+def _rank_reason(node: torch.fx.Node) -> str | None:
+    vals = [n.meta.get("val") for n in node.all_input_nodes] + [node.meta.get("val")]
+    ranks = [v.dim() for v in vals if isinstance(v, torch.Tensor)]
+    if ranks and max(ranks) > MAX_RANK:
+        return f"uses a {max(ranks)}-D tensor; TensorRT tensors have at most {MAX_RANK} dims"
+    return None
 
 
 def _is_size(node: torch.fx.Node) -> bool:
@@ -63,7 +76,7 @@ def _size_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
     for arg in node.all_input_nodes:
         if _is_size(arg) and _own_reason(arg, settings):
             return f"uses size {arg.name}, which is computed in torch"
-    if _is_size(node) and any(_own_reason(user, settings) for user in node.users):
+    if _is_size(node) and any(_own_reason(user, settings) for user in node.users if user.op != "output"):
         return "its size result is used by an op that runs in torch"
     return None
 

@@ -1,4 +1,5 @@
-"""Tensors made from sizes alone: arange of a symbolic length, as a Fill layer.
+"""Tensors made from sizes alone: arange of a symbolic length (a Fill layer), full and empty of symbolic
+sizes.
 
 (An arange with static bounds never reaches a converter: lowering folds it into a constant.)"""
 
@@ -29,9 +30,22 @@ def _plain_range(node) -> str | None:
 def arange(ctx, node, end, start=0, step=1, dtype=None, layout=None, device=None, pin_memory=None):
     dtype = node.meta["val"].dtype  # torch's choice (int64 for integer bounds)
     length = ctx.size_math(ctx.size_math(ctx.size_math(end, start, "SUB"), step - 1, "SUM"), step, "FLOOR_DIV")
+    return linspace(ctx, length, start, step, dtype)
+
+
+def linspace(ctx, length, first, step, dtype):
+    """[first, first + step, ...] of `length` elements (ints or size tensors) as a LINSPACE Fill."""
     fill = ctx.network.add_fill((0,), ctx.trt.FillOperation.LINSPACE, ctx.trt_dtype(dtype))
     fill.set_input(0, ctx.shape_from([length]))
-    first = ctx.constant(np.array(start, dtype=np.int64)) if isinstance(start, int) else start
+    first = ctx.constant(np.array(first, dtype=np.int64)) if isinstance(first, int) else first
     fill.set_input(1, ctx.cast(first, dtype))
     fill.set_input(2, ctx.cast(ctx.constant(np.array([step], dtype=np.int64)), dtype))
     return ctx.out(fill)
+
+
+@converter(aten.full.default, aten.empty.memory_format)
+def full(ctx, node, size, fill_value=0, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
+    """A tensor of symbolic sizes holding one value, as a broadcast constant (empty's contents are
+    unspecified: zeros). Static sizes never get here: lowering folds them into a constant."""
+    value = ctx.constant(torch.tensor(fill_value, dtype=node.meta["val"].dtype).reshape((1,) * len(size)))
+    return ctx.broadcast_to(value, list(size)) if size else value

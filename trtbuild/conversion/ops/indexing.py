@@ -1,4 +1,5 @@
-"""Reading elements by index: embedding, index_select, gather and advanced indexing (index.Tensor)."""
+"""Reading elements by index: embedding (and bags of them), index_select, gather and advanced indexing
+(index.Tensor)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 
 from ..context import normalize_dim
 from ..registry import converter
-from .checks import constant_arg
+from .checks import only_first_output_used
+from .creation import linspace
 
 aten = torch.ops.aten
 
@@ -27,9 +29,88 @@ def _wrapped(ctx, index, size):
     return ctx.out(ctx.network.add_select(negative, shifted, index))
 
 
-@converter(aten.embedding.default, checks=constant_arg("weight"))
+@converter(aten.embedding.default)
 def embedding(ctx, node, weight, indices, padding_idx=-1, scale_grad_by_freq=False, sparse=False):
     return _gather(ctx, weight, indices, 0)  # padding_idx only affects training
+
+
+def _bag_intermediate_fits(node) -> str | None:
+    """Bags are summed as a select-and-reduce over a [bags, indices, dim] tensor: keep that bounded."""
+    from ..interpreter import node_args
+
+    args = node_args(node)
+    offsets, indices, weight = (args[k].meta["val"] if isinstance(args[k], torch.fx.Node) else args[k]
+                                for k in ("offsets", "indices", "weight"))
+    sizes = [offsets.shape[0], indices.numel(), weight.shape[1]]
+    if all(isinstance(n, int) for n in sizes) and sizes[0] * sizes[1] * sizes[2] > BAG_ELEMENTS:
+        return (f"{sizes[0]} bags over {sizes[1]} indices need a {sizes[0]}x{sizes[1]}x{sizes[2]} intermediate "
+                "(TensorRT has no segmented reduction)")
+    return None
+
+
+BAG_ELEMENTS = 1 << 26
+
+
+@converter(aten._embedding_bag.default, aten._embedding_bag_forward_only.default,
+           checks=(only_first_output_used, _bag_intermediate_fits))
+def embedding_bag(ctx, node, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
+                  per_sample_weights=None, include_last_offset=False, padding_idx=-1):
+    """Bag b reduces the rows of indices[offsets[b]:offsets[b + 1]] (the last bag runs to the end unless
+    include_last_offset): sum (weighted by per_sample_weights), mean or max; an empty bag is 0. Only the
+    output is converted; offset2bag, bag_size and max_indices are training bookkeeping."""
+    rows = _gather(ctx, weight, indices, 0)  # [N, D]
+    if per_sample_weights is not None:
+        rows = ctx.elementwise(rows, ctx.reshape(ctx.tensor(per_sample_weights), (-1, 1)),
+                               ctx.trt.ElementWiseOperation.PROD)
+    member = _bag_members(ctx, ctx.tensor(indices), offsets, include_last_offset, padding_idx)
+    return (_reduce_bags(ctx, rows, member, mode),)  # the graph reads output 0 of the op's four
+
+
+def _bag_members(ctx, indices, offsets, include_last_offset, padding_idx):
+    """[bags, N] bool: which index positions each bag takes (padding_idx entries belong to none)."""
+    ew = ctx.trt.ElementWiseOperation
+    offsets = ctx.cast(ctx.tensor(offsets), torch.int64)
+    count, bags = ctx.size_of(indices, 0), ctx.size_of(offsets, 0)
+    if include_last_offset:
+        bags = ctx.size_math(bags, 1, "SUB")
+        ends = _take(ctx, offsets, 1, bags)
+    else:
+        ends = ctx.out(ctx.network.add_concatenation([_take(ctx, offsets, 1, ctx.size_math(bags, 1, "SUB")),
+                                                      ctx.shape_from([count])]))
+    position = ctx.reshape(linspace(ctx, count, 0, 1, torch.int64), (1, -1))
+    before_start = ctx.elementwise(position, ctx.reshape(_take(ctx, offsets, 0, bags), (-1, 1)), ew.LESS)
+    before_end = ctx.elementwise(position, ctx.reshape(ends, (-1, 1)), ew.LESS)
+    member = ctx.elementwise(before_start, before_end, ew.XOR)  # start <= position < end
+    if padding_idx is not None and padding_idx >= 0:
+        padding = ctx.elementwise(indices, padding_idx, ew.EQUAL)
+        kept = ctx.out(ctx.network.add_unary(padding, ctx.trt.UnaryOperation.NOT))
+        member = ctx.elementwise(member, ctx.reshape(kept, (1, -1)), ew.AND)
+    return member
+
+
+def _reduce_bags(ctx, rows, member, mode):
+    """mode 0 sum, 1 mean, 2 max of rows [N, D] per bag: a select over [bags, N, D] and a reduce over N."""
+    ew, dtype = ctx.trt.ElementWiseOperation, ctx.dtype_of(rows)
+    member = ctx.reshape(member, [ctx.size_of(member, 0), ctx.size_of(member, 1), 1])
+    skipped = ctx.constant(torch.full((1, 1, 1), float("-inf") if mode == 2 else 0.0, dtype=dtype))
+    picked = ctx.select(member, ctx.unsqueeze_to(rows, 3), skipped)
+    reduced = _reduce_middle(ctx, picked, "MAX" if mode == 2 else "SUM")
+    sizes = _reduce_middle(ctx, ctx.cast(member, dtype), "SUM")  # [bags, 1]
+    if mode == 1:
+        return ctx.elementwise(reduced, ctx.elementwise(sizes, 1, ew.MAX), ew.DIV)
+    if mode == 2:
+        empty = ctx.elementwise(sizes, 0, ew.EQUAL)
+        return ctx.select(empty, ctx.constant(torch.zeros((1, 1), dtype=dtype)), reduced)
+    return reduced
+
+
+def _take(ctx, x, first, length):
+    """x[first:first + length] of a 1-D tensor (length an int or a size tensor)."""
+    return ctx.slice(x, [first], [length], [1]).get_output(0)
+
+
+def _reduce_middle(ctx, x, op):
+    return ctx.out(ctx.network.add_reduce(x, getattr(ctx.trt.ReduceOperation, op), 1 << 1, False))
 
 
 @converter(aten.index_select.default)

@@ -1,6 +1,6 @@
-"""Padding: constant, reflect and replicate, as one Slice layer in FILL, REFLECT or CLAMP mode.
-
-torch lists pads from the last dim backwards, (before, after) per dim; negative pads crop.
+"""Padding: constant, reflect, replicate and circular, as one Slice layer in FILL, REFLECT, CLAMP or
+WRAP mode. torch lists pads from the last dim backwards, (before, after) per dim; negative pads crop.
+A padded dim starts at -before and is before + size + after long (a size tensor when the dim is dynamic).
 """
 
 from __future__ import annotations
@@ -8,38 +8,40 @@ from __future__ import annotations
 import torch
 
 from ..registry import converter
-from .checks import static_shapes
 
 aten = torch.ops.aten
 
 
-def _padded_slice(ctx, x, pad, mode):
-    shape = ctx.shape(x)
-    starts, sizes = [0] * len(shape), list(shape)
+def _padded(ctx, x, pad, mode):
+    rank = ctx.rank(x)
+    starts, sizes = [0] * rank, [ctx.size_of(x, d) for d in range(rank)]
     for i in range(len(pad) // 2):
-        dim = len(shape) - 1 - i
+        dim = rank - 1 - i
         before, after = pad[2 * i], pad[2 * i + 1]
-        starts[dim], sizes[dim] = -before, shape[dim] + before + after
-    layer = ctx.network.add_slice(x, tuple(starts), tuple(sizes), (1,) * len(shape))
-    layer.mode = getattr(ctx.trt.SampleMode, mode)
-    return layer
+        starts[dim] = ctx.size_math(0, before, "SUB")
+        sizes[dim] = ctx.size_math(ctx.size_math(sizes[dim], before, "SUM"), after, "SUM")
+    return ctx.slice(x, starts, sizes, [1] * rank, mode=mode)
 
 
-@converter(aten.constant_pad_nd.default, checks=static_shapes)
+@converter(aten.constant_pad_nd.default)
 def constant_pad_nd(ctx, node, input, pad, value=0):
-    layer = _padded_slice(ctx, input, pad, "FILL")
+    layer = _padded(ctx, input, pad, "FILL")
     if value:
         layer.set_input(4, ctx.constant(torch.tensor(value, dtype=ctx.dtype_of(input))))
-    return ctx.out(layer)
+    return layer.get_output(0)
 
 
-@converter(aten.reflection_pad1d.default, aten.reflection_pad2d.default, aten.reflection_pad3d.default,
-           checks=static_shapes)
+@converter(aten.reflection_pad1d.default, aten.reflection_pad2d.default, aten.reflection_pad3d.default)
 def reflection_pad(ctx, node, input, padding):
-    return ctx.out(_padded_slice(ctx, input, padding, "REFLECT"))
+    return _padded(ctx, input, padding, "REFLECT").get_output(0)
 
 
-@converter(aten.replication_pad1d.default, aten.replication_pad2d.default, aten.replication_pad3d.default,
-           checks=static_shapes)
+@converter(aten.replication_pad1d.default, aten.replication_pad2d.default, aten.replication_pad3d.default)
 def replication_pad(ctx, node, input, padding):
-    return ctx.out(_padded_slice(ctx, input, padding, "CLAMP"))
+    return _padded(ctx, input, padding, "CLAMP").get_output(0)
+
+
+@converter(aten._pad_circular.default)
+def circular_pad(ctx, node, input, pad):
+    """Circular padding reads past either end from the other end: WRAP mode."""
+    return _padded(ctx, input, pad, "WRAP").get_output(0)

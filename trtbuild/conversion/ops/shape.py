@@ -17,9 +17,7 @@ aten = torch.ops.aten
 @converter(aten.view.default, aten._unsafe_view.default, aten.reshape.default)
 def view(ctx, node, input, size=None, shape=None):
     size = size if size is not None else shape  # reshape calls it `shape`
-    if all(isinstance(s, int) for s in size):
-        return ctx.reshape(input, size)
-    return ctx.reshape(input, ctx.shape_from(size))  # symbolic sizes: a runtime shape tensor
+    return ctx.reshape(input, size)  # symbolic sizes become a runtime shape tensor
 
 
 @converter(aten.flatten.using_ints)
@@ -30,7 +28,7 @@ def flatten(ctx, node, input, start_dim=0, end_dim=-1):
     start, end = normalize_dim(start_dim, rank), normalize_dim(end_dim, rank)
     sizes = [ctx.size_of(input, d) for d in range(start)] + [-1] + \
         [ctx.size_of(input, d) for d in range(end + 1, rank)]
-    return ctx.reshape(input, sizes if all(isinstance(s, int) for s in sizes) else ctx.shape_from(sizes))
+    return ctx.reshape(input, sizes)
 
 
 @converter(aten.permute.default)
@@ -94,18 +92,7 @@ def select(ctx, node, input, dim, index):
     return ctx.out(ctx.network.add_gather(input, indices, dim))
 
 
-def _slice_bounds_known(node) -> str | None:
-    from ..interpreter import node_args
-
-    args = node_args(node)
-    dim_size = node.args[0].meta["val"].shape[args["dim"]]
-    for bound in (args["start"], args["end"]):
-        if isinstance(bound, int) and bound < 0 and not isinstance(dim_size, int):
-            return "a negative slice bound on a dynamic dim is not supported"
-    return None
-
-
-@converter(aten.slice.Tensor, checks=_slice_bounds_known)
+@converter(aten.slice.Tensor)
 def slice_(ctx, node, input, dim=0, start=None, end=None, step=1):
     input = ctx.tensor(input)
     rank = ctx.rank(input)
@@ -113,23 +100,32 @@ def slice_(ctx, node, input, dim=0, start=None, end=None, step=1):
     size = ctx.size_of(input, dim)
     if isinstance(size, int) and all(isinstance(b, (int, type(None))) for b in (start, end)):
         begin, stop, _ = slice(start, end, step).indices(size)
-    else:  # symbolic: clamp the end to the size like torch (INT64_MAX means "to the end")
-        begin = 0 if start is None else start
-        stop = size if end is None else ctx.size_math(end, size, "MIN")
+    else:
+        begin, stop = _bound(ctx, start, size, 0), _bound(ctx, end, size, size)
     length = ctx.size_math(ctx.size_math(ctx.size_math(stop, begin, "SUB"), step - 1, "SUM"), step, "FLOOR_DIV")
-    if isinstance(length, int):
-        length = max(0, length)
+    length = ctx.size_math(length, 0, "MAX")
     starts = [0] * rank
     starts[dim] = begin
     sizes = [ctx.size_of(input, d) if d != dim else length for d in range(rank)]
     strides = [1] * rank
     strides[dim] = step
-    if all(isinstance(v, int) for v in starts + sizes):
-        return ctx.out(ctx.network.add_slice(input, tuple(starts), tuple(sizes), tuple(strides)))
-    layer = ctx.network.add_slice(input, (0,) * rank, (1,) * rank, tuple(strides))
-    layer.set_input(1, ctx.shape_from(starts))
-    layer.set_input(2, ctx.shape_from(sizes))
-    return ctx.out(layer)
+    return ctx.slice(input, starts, sizes, strides).get_output(0)
+
+
+def _bound(ctx, value, size, default):
+    """torch's slice bound on a dim of `size`: None is `default`, a negative bound counts from the end,
+    and the result is clamped to [0, size]. A symbolic bound's sign is only known at run time."""
+    if value is None:
+        return default
+    if isinstance(value, int):
+        if value < 0:
+            return ctx.size_math(ctx.size_math(value, size, "SUM"), 0, "MAX")
+        return ctx.size_math(value, size, "MIN")
+    value = ctx.cast(value, torch.int64)
+    ew = ctx.trt.ElementWiseOperation
+    negative = ctx.elementwise(value, 0, ew.LESS)
+    wrapped = ctx.select(negative, ctx.size_math(value, size, "SUM"), value)
+    return ctx.size_math(ctx.size_math(wrapped, 0, "MAX"), size, "MIN")
 
 
 @converter(aten.where.self)
@@ -140,21 +136,13 @@ def where(ctx, node, condition, input, other):
         a, b = ctx.tensor(torch.as_tensor(input, dtype=dtype)), ctx.tensor(torch.as_tensor(other, dtype=dtype))
     else:
         a, b = ctx.promote(input, other)
-    rank = max(ctx.rank(cond), ctx.rank(a), ctx.rank(b))
-    cond, a, b = (ctx.unsqueeze_to(t, rank) for t in (cond, a, b))
-    return ctx.out(ctx.network.add_select(cond, a, b))
+    return ctx.select(cond, a, b)
 
 
 @converter(aten.expand.default)
 def expand(ctx, node, input, size, implicit=False):
-    x = ctx.unsqueeze_to(ctx.tensor(input), len(size))
-    source = node.args[0].meta["val"].shape if isinstance(node.args[0], torch.fx.Node) else tuple(input.shape)
-    source = (1,) * (len(size) - len(source)) + tuple(source)  # the FX shape knows sizes TensorRT sees as -1
+    x = ctx.tensor(input)
+    source = node.args[0].meta["val"].shape if isinstance(node.args[0], torch.fx.Node) else tuple(x.shape)
+    x = ctx.unsqueeze_to(x, len(size))
     sizes = [ctx.size_of(x, d) if isinstance(s, int) and s == -1 else s for d, s in enumerate(size)]
-    strides = tuple(0 if isinstance(n, int) and n == 1 and not (isinstance(s, int) and s == 1) else 1
-                    for n, s in zip(source, sizes))
-    if all(isinstance(s, int) for s in sizes):
-        return ctx.out(ctx.network.add_slice(x, (0,) * len(sizes), tuple(sizes), strides))
-    layer = ctx.network.add_slice(x, (0,) * len(sizes), (1,) * len(sizes), strides)
-    layer.set_input(2, ctx.shape_from(sizes))
-    return ctx.out(layer)
+    return ctx.broadcast_to(x, sizes, source)  # the FX shape knows sizes TensorRT sees as -1

@@ -35,3 +35,13 @@ def _size_arithmetic(op_name):
 for _op, _trt in ((operator.add, "SUM"), (operator.sub, "SUB"), (operator.mul, "PROD"),
                   (operator.floordiv, "FLOOR_DIV")):
     converter(_op)(_size_arithmetic(_trt))
+
+
+@converter(operator.neg)
+def size_neg(ctx, node, a):
+    return ctx.size_math(0, a, "SUB")
+
+
+@converter(operator.mod)
+def size_mod(ctx, node, a, b):
+    return ctx.size_math(a, b, "MOD")

@@ -4,7 +4,7 @@ Importing this package fills `HANDLERS`. A new layer type goes into the module o
 new one listed here), written from TensorRT's documented semantics, never from a converter.
 """
 
-from . import conv, indexing, linear, movement, pointwise, reduce, resize, sources  # noqa: F401  (registration)
+from . import conv, indexing, linear, movement, pointwise, reduce, resize, sampling, sources  # noqa: F401  (registration)
 from . import quantize  # noqa: F401
 from .base import HANDLERS, EvaluationError, describe
 
