@@ -242,19 +242,19 @@ def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) 
 
 
 def plan_recipe(recipe: Recipe) -> dict[str, Any]:
-    """What `make` would build, without converting or building: export, lower and partition only.
+    """What `make` would build, without building: export, lower, partition and convert (so that a node
+    whose converter fails is shown in torch, with the converter's error).
 
     Each segment lists its ops in execution order; a torch segment also says, for every op, why it is
     not in TensorRT and where the model makes it.
     """
     import operator
 
-    from .lowering import lower
-    from .partitioning import partition
+    from .pipeline import plan_program
     from .settings import op_name
 
     _, program = export_recipe(recipe)
-    part = partition(lower(program, recipe.settings), recipe.settings)
+    part = plan_program(program, recipe.settings, recipe_target(recipe).backend)
     segments = []
     for segment in part.segments:
         graph = part.submodule(segment).graph

@@ -13,8 +13,9 @@ class Timings:
         self.progress = progress or (lambda stage: None)
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self.progress(name)
+    def stage(self, name: str, detail: str = "") -> Iterator[None]:
+        """Time the block under `name`; progress shows the detail too (which segment, ...)."""
+        self.progress(f"{name}: {detail}" if detail else name)
         start = time.perf_counter()
         try:
             yield

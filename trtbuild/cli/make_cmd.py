@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 
 from ..errors import TrtbuildError
-from .output import emit_json, err, error, make_table, out, warn
+from .output import emit_json, err, error, fallback_lines, make_table, out, warn
 
 
 def exit_code_of(results: list) -> int:
@@ -104,6 +104,8 @@ def command(recipes: tuple[str, ...], cache_dir: str | None, out_dir: str | None
         emit_json({"recipes": reports})
     else:
         out.print(make_table(reports))
+        for line in fallback_lines(reports):
+            out.print(line, markup=False, soft_wrap=True, highlight=False)
         if verify:
             from .verify_cmd import verify_table
 

@@ -58,3 +58,18 @@ def make_table(results: list[dict[str, Any]]) -> Table:
             human_bytes(sum(s.get("engine_bytes") or 0 for s in trt)) if trt else "-",
         )
     return table
+
+
+def fallback_lines(results: list[dict[str, Any]], limit: int = 20) -> list[str]:
+    """For each recipe just built: the ops it leaves to torch, why, and where the model makes them."""
+    lines = []
+    for r in results:
+        fallbacks = [f for s in r.get("segments") or [] for f in s.get("fallbacks") or []]
+        if r["status"] != "built" or not fallbacks:
+            continue
+        lines.append(f"{r['name']}: {len(fallbacks)} op(s) run in torch:")
+        for f in fallbacks[:limit]:
+            lines.append(f"  {f['node']} ({f['op']}): {f['reason']}" + (f" at {f['source']}" if f["source"] else ""))
+        if len(fallbacks) > limit:
+            lines.append(f"  ... and {len(fallbacks) - limit} more (make --dry-run lists them all)")
+    return lines

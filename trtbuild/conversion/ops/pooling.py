@@ -58,7 +58,9 @@ def max_pool2d(ctx, node, input, kernel_size, stride=(), padding=(0,), dilation=
     post = []
     for size, k, s, p in zip(spatial, kernel, stride, padding):
         out = torch_pool_size(size, k, s, p, ceil_mode)
-        post.append((out - 1) * s + k - size - p)
+        # the least post-padding giving `out` windows; TensorRT refuses a negative one, and any value up
+        # to s - 1 above the least gives the same count (floor), so 0 is exact where the least is negative
+        post.append(max((out - 1) * s + k - size - p, 0))
     layer = ctx.network.add_pooling_nd(input, ctx.trt.PoolingType.MAX, tuple(kernel))
     layer.stride_nd = tuple(stride)
     layer.pre_padding = tuple(padding)
