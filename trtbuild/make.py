@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator
 from . import __version__
 from .errors import ModelError, TrtbuildError
 from .recipe import Recipe
+from .resources import limited_memory, memory_error, out_of_memory
+from .timing import Timings
 
 @dataclass
 class RecipeResult:
@@ -102,7 +104,14 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
             result.reason = "up to date: recipe, weights, sources and versions unchanged since the last build"
             return result
         stamp = stamp_document(recipe, store, out_dir) if store is not None else None
-        _make(recipe, store, out_dir, progress, result, stamp)
+        timings = Timings(progress)
+        with limited_memory() as limit:
+            try:
+                _make(recipe, store, out_dir, timings, result, stamp)
+            except (MemoryError, RuntimeError) as exc:
+                if not out_of_memory(exc):
+                    raise
+                raise memory_error(timings.current, limit) from exc
     except TrtbuildError as exc:
         result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
         result.traceback = traceback.format_exc()
@@ -111,10 +120,7 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
     return result
 
 
-def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: RecipeResult, stamp: Any) -> None:
-    from .timing import Timings
-
-    timings = Timings(progress)
+def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: RecipeResult, stamp: Any) -> None:
     with timings.stage("import"):  # torch and TensorRT load once per process; report it apart from export
         from .assembly.artifacts import describe_module, write_artifacts
         from .cache.key import key_of, program_weights

@@ -44,6 +44,7 @@ POLICY: dict[str, str] = {
         "aten.linalg_vector_norm", "aten.cumsum", "aten.exp", "aten.log", "aten.log1p", "aten.expm1",
         "aten.pow", "aten.rsqrt", "aten.reciprocal", "aten.erf", "aten.cross_entropy_loss", "aten.nll_loss",
         "aten.mse_loss", "aten.kl_div", "aten.binary_cross_entropy",
+        "aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu",  # errors compound over the time steps
     ], FLOAT32),
 }
 FLOATS = (torch.float32, torch.float16, torch.bfloat16)
