@@ -43,7 +43,7 @@ IMPORTS = (
 
 # "module:attr[.attr]" -> wrapped where the caller looks it up (a `from x import f` binding is its own probe).
 PROBES = (
-    "trtbuild.cli.make_cmd:open_store",
+    "trtbuild.cli.options:CacheOptions.open",
     "trtbuild.recipe:load_recipe",
     "trtbuild.make:make_recipe",
     "trtbuild.stamp:up_to_date",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import __version__
-from .errors import ModelError, TrtbuildError
+from .errors import BuildError, ModelError, RecipeError, TrtbuildError
 from .recipe import Recipe
 from .resources import limited_memory, memory_error, out_of_memory
 from .timing import Timings
@@ -35,17 +35,20 @@ class RecipeResult:
     precision: str | None = None
     fast_path: bool = False
     verify: dict[str, Any] | None = None
-    # in-process only (not reported): reused by `make --verify`; the failure's traceback for --debug
+    hint: str | None = None  # what to do about the failure
+    # in-process only (not reported): reused by `make --verify`; the failure's traceback for --debug;
+    # timed stages and TensorRT phases for `make --profile` (trtbuild/timing.py)
     model: Any = None
     program: Any = None
     traceback: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "status": self.status, "key": self.key,
                 "precision": self.precision,
                 "seconds": round(self.seconds, 3), "out_dir": self.out_dir, "segments": self.segments,
                 "timings": {k: round(v, 3) for k, v in self.timings.items()}, "error": self.error,
-                "reason": self.reason, "fast_path": self.fast_path,
+                "reason": self.reason, "fast_path": self.fast_path, "hint": self.hint,
                 **({"verify": self.verify} if self.verify is not None else {})}
 
 
@@ -59,15 +62,38 @@ def output_dir(recipe: Recipe, out_root: str | None) -> Path:
 def export_recipe(recipe: Recipe) -> tuple[Any, Any]:
     """(eager model, ExportedProgram). A saved program is its own eager reference."""
     from .export import build_model, load_program, trace
+    from .export.trace import arity_problem
 
     if recipe.model.program:
         program = load_program(recipe)
+        given, takes = len(recipe.inputs), len(program.graph_signature.user_inputs)
+        if given != takes:
+            raise RecipeError(str(recipe.path), "inputs", f"the recipe gives {given} input(s); the saved program "
+                                                          f"{recipe.model.program} takes {takes}")
         return program.module(), program
     model = build_model(recipe)
+    inputs = recipe.compile_inputs()
+    problem = arity_problem(model, inputs)
+    if problem:
+        raise RecipeError(str(recipe.path), "inputs", problem)
     try:
-        return model, trace(model, recipe.compile_inputs())
+        return model, trace(model, inputs)
     except ModelError as exc:  # trace knows the model, not the recipe: name the file and field
-        raise ModelError(f"{recipe.path}: model.factory {recipe.model.factory!r}: {exc}") from exc
+        dims = getattr(exc, "dims", [])
+        error = ModelError(f"{recipe.path}: {_dims_field(recipe, dims)}: {exc}")
+        if dims:
+            error.hint = "narrow that range to what the model accepts (see 'suggested'), or make the dim static"
+        raise error from exc
+
+
+def _dims_field(recipe: Recipe, dims: list[tuple[int, int]]) -> str:
+    """The recipe field that declares the first dynamic dim the model constrains (a named dim, or the
+    input's ranges), or the factory when the failure is about no dim."""
+    if not dims:
+        return f"model.factory {recipe.model.factory!r}"
+    k, d = dims[0]
+    named = (recipe.inputs[k].shape or [None] * (d + 1))[d]
+    return f"dims.{named}" if isinstance(named, str) else f"inputs[{k}]"
 
 
 def recipe_target(recipe: Recipe) -> Any:
@@ -89,35 +115,61 @@ def key_document(recipe: Recipe, program: Any, weights: dict[str, str] | None = 
 def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
                 progress: Callable[[str], None] | None = None, fast_path: bool = True) -> RecipeResult:
     """Build one recipe. Expected failures come back as a failed result, never as a traceback."""
-    from .stamp import stamp_document, up_to_date
+    from . import stamp as stamps
 
     result = RecipeResult(recipe.display_name, str(recipe.path), precision=recipe.settings.lowest_float())
     start = time.perf_counter()
     try:
         out_dir = output_dir(recipe, out_root)
         result.out_dir = str(out_dir)
-        record = up_to_date(recipe, store, out_dir) if fast_path and store is not None else None
-        if record is not None:
-            result.status, result.key, result.fast_path = "cached", record["recipe_key"], True
-            result.segments = [dict(s, cache="hit" if s["kind"] == "tensorrt" else None, build_seconds=0.0)
-                               for s in record["segments"]]
-            result.reason = "up to date: recipe, weights, sources and versions unchanged since the last build"
-            return result
-        stamp = stamp_document(recipe, store, out_dir) if store is not None else None
-        timings = Timings(progress)
-        with limited_memory() as limit:
-            try:
-                _make(recipe, store, out_dir, timings, result, stamp)
-            except (MemoryError, RuntimeError) as exc:
-                if not out_of_memory(exc):
-                    raise
-                raise memory_error(timings.current, limit) from exc
+        stamp = stamps.compute(recipe, store) if store is not None else None
+        if not (fast_path and _reuse_by_stamp(stamp, store, out_dir, result)):
+            timings = Timings(progress)
+            result.events = timings.events
+            with limited_memory() as limit:
+                try:
+                    _make(recipe, store, out_dir, timings, result, stamp)
+                except (MemoryError, RuntimeError) as exc:
+                    if not out_of_memory(exc):
+                        raise
+                    raise memory_error(timings.current, limit) from exc
     except TrtbuildError as exc:
-        result.status, result.error, result.exit_code = "failed", str(exc), exc.exit_code
-        result.traceback = traceback.format_exc()
+        result.status, result.error, result.exit_code = "failed", _naming(recipe, exc), exc.exit_code
+        result.hint, result.traceback = exc.hint, traceback.format_exc()
     finally:
         result.seconds = time.perf_counter() - start
     return result
+
+
+def _reuse_by_stamp(stamp: Any, store: Any, out_dir: Path, result: RecipeResult) -> bool:
+    """The fast path: the stamp's record names the recipe key; the output dir already holds it, or its
+    entry (local or remote, verified) is written there. True when done; torch is never imported."""
+    from .assembly.output import write_artifacts
+    from .stamp import find_record, output_intact
+
+    record = find_record(store, stamp)
+    if record is None:
+        return False
+    if output_intact(out_dir, record):
+        result.reason = "up to date: recipe, weights, sources and versions unchanged since the last build"
+    else:
+        cached = _cached_build(store, record["recipe_key"])
+        if cached is None:
+            return False  # the entry is gone (pruned) or was refused: build it on the full path
+        write_artifacts(out_dir, *cached)
+        result.reason = "up to date: engines reused from the cache by stamp, without exporting"
+    result.status, result.key, result.fast_path = "cached", record["recipe_key"], True
+    result.segments = [dict(s, cache="hit" if s["kind"] == "tensorrt" else None, build_seconds=0.0)
+                       for s in record["segments"]]
+    return True
+
+
+def _naming(recipe: Recipe, exc: Exception) -> str:
+    """The error's message, led by the recipe's file when the stage that failed did not know it."""
+    text = str(exc)
+    if not isinstance(exc, BuildError) or text.startswith(str(recipe.path)):
+        return text
+    return f"{recipe.path}: {text}"
 
 
 def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: RecipeResult, stamp: Any) -> None:
@@ -125,9 +177,8 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: R
         from .assembly.artifacts import describe_module, write_artifacts
         from .cache.key import key_of, program_weights
         from .engine.backend import get_backend
-        from .explain import diff_key_docs, last_key_doc
         from .pipeline import compile_program
-        from .stamp import record_stamp
+        from .stamp import previous_build, record_build
 
         get_backend(recipe.target.backend)
         gc.freeze()  # torch's import leaves ~1M long-lived objects; collections would rescan them all
@@ -138,11 +189,10 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: R
     weights = program_weights(program)
     doc = key_document(recipe, program, weights)
     result.key = key = key_of(doc)
-    previous = last_key_doc(out_dir)
+    previous = previous_build(recipe, store)
     cached = _cached_build(store, key)
     if cached is None:
-        with _build_lock(store, key, timings):
-            cached = _cached_build(store, key)  # another make may have built it while we waited for the lock
+        with _exclusive_build(store, key, timings) as cached:
             if cached is None:
                 compiled = compile_program(program, inputs, settings, target, store=store,
                                            weight_digests=weights, timings=timings)
@@ -152,38 +202,63 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: R
                 manifest, files = describe_module(compiled.module, compiled.segments, meta)
                 _store_build(store, key, manifest, files)
                 result.status = "built"
-                result.reason = "; ".join(diff_key_docs(previous, doc)) or "not in the cache"
+                result.reason = _why_built(out_dir, previous, doc)
     if cached is not None:
         manifest, files = cached
         result.status = "cached"
-        result.reason = "engine key found in the cache"
+        result.reason = _why_full_path(previous, stamp) + "engine key found in the cache"
         result.segments = [dict(s, cache="hit" if s.get("kind") == "tensorrt" else None, build_seconds=0.0)
                            for s in manifest["report"]]
     with timings.stage("write"):
         write_artifacts(out_dir, manifest, files)
     result.timings = timings.seconds
-    if store is not None:
-        record_stamp(recipe, store, out_dir, stamp, result, {path: len(data) for path, data in files.items()})
+    # the recipe's own cost, for shard planning: not the process's imports, nor waiting for others
+    cost = sum(v for stage, v in timings.seconds.items() if stage not in ("import", "lock", "lease"))
+    record_build(recipe, store, stamp, result, doc, {path: len(data) for path, data in files.items()}, previous,
+                 cost)
+
+
+def _why_built(out_dir: Path, previous: dict | None, doc: dict) -> str:
+    """Key changes against this output dir's last build, else against this recipe's last recorded
+    build (another runner's, through the remote), else "no previous build"."""
+    from .explain import diff_key_docs, last_key_doc
+
+    return "; ".join(diff_key_docs(last_key_doc(out_dir) or (previous or {}).get("key_doc"), doc))
+
+
+def _why_full_path(previous: dict | None, stamp: Any) -> str:
+    """Why the fast path did not answer, when the stamp record of the last build can tell."""
+    from .stamp import stamp_changes
+
+    if stamp is None or previous is None:
+        return ""
+    changes = stamp_changes(previous.get("stamp"), stamp.doc)
+    return f"stamp changed ({', '.join(changes[:4])}{', ...' if len(changes) > 4 else ''}); " if changes else ""
 
 
 def check_recipe(recipe: Recipe, store: Any, out_root: str | None, fast_path: bool = True) -> dict[str, Any]:
-    """Would `make` build this recipe? Exports and hashes when the stamp cannot tell; builds nothing."""
+    """Would `make` build (compile) this recipe? Exports and hashes only when the stamp cannot tell;
+    downloads no engine. A recipe whose engines are cached is up to date even where its output dir
+    is missing (a fresh runner): `make` would only write it."""
+    from . import stamp as stamps
     from .cache.key import key_of
     from .explain import diff_key_docs, last_key_doc
-    from .stamp import up_to_date
 
     out_dir = output_dir(recipe, out_root)
     report = {"name": recipe.display_name, "path": str(recipe.path), "out_dir": str(out_dir)}
-    if fast_path and up_to_date(recipe, store, out_dir) is not None:
-        return dict(report, status="up-to-date", reason="stamp unchanged")
+    record = stamps.find_record(store, stamps.compute(recipe, store)) if fast_path else None
+    if record is not None:
+        reason = "stamp unchanged" if stamps.output_intact(out_dir, record) else "stamp unchanged; engines cached"
+        return dict(report, status="up-to-date", key=record["recipe_key"], reason=reason)
     doc = key_document(recipe, export_recipe(recipe)[1])
     key = key_of(doc)
     previous = last_key_doc(out_dir)
     if previous is not None and key_of(previous) == key:
         return dict(report, status="up-to-date", key=key, reason="key unchanged")
-    if store.get_meta("recipe", key) is not None:
-        return dict(report, status="would build", key=key, reason="engine cached; output dir out of date")
-    return dict(report, status="would build", key=key, reason="; ".join(diff_key_docs(previous, doc)))
+    if store.has_entry("recipe", key):
+        return dict(report, status="up-to-date", key=key, reason="engine cached; output dir out of date")
+    before = previous or (stamps.previous_build(recipe, store) or {}).get("key_doc")
+    return dict(report, status="would build", key=key, reason="; ".join(diff_key_docs(before, doc)))
 
 
 def _stable_report(segments: list[dict]) -> list[dict]:
@@ -199,17 +274,31 @@ def _store_build(store: Any, key: str, manifest: dict, files: dict[str, bytes]) 
 
 
 @contextlib.contextmanager
-def _build_lock(store: Any, key: str, timings: Any) -> Iterator[None]:
-    """Held while building `key`, so that concurrent makes sharing the cache build it once. The time
-    taken to get it (waiting for another make) is the "lock" stage."""
+def _exclusive_build(store: Any, key: str, timings: Any) -> Iterator[tuple[dict, dict[str, bytes]] | None]:
+    """Yields None when this process must build `key`, or the cached build that another make stored
+    while we waited: first for this machine's build lock, then for another runner's remote lease."""
     if store is None:
-        yield
+        yield None
         return
-    lock = store.build_lock(key, on_wait=lambda holder: timings.progress(f"waiting for {holder}, which is building it"))
+    say = lambda holder: timings.progress(f"waiting for {holder}, which is building it")  # noqa: E731
+    lock = store.build_lock(key, on_wait=say)
     with timings.stage("lock"):
         lock.acquire()
     try:
-        yield
+        cached = _cached_build(store, key)  # built by another make while we waited for the lock?
+        if cached is not None:
+            yield cached
+            return
+        lease = store.build_lease(key, on_wait=timings.progress)  # None: no remote to coordinate through
+        if lease is None:
+            yield None
+            return
+        with timings.stage("lease"):
+            cached = lease.acquire(lambda: _cached_build(store, key))
+        try:
+            yield cached
+        finally:
+            lease.release()
     finally:
         lock.release()
 
@@ -247,27 +336,35 @@ def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) 
             "rtol": rtol, "atol": atol, "checks": [c.report() for c in checks]}
 
 
-def plan_recipe(recipe: Recipe) -> dict[str, Any]:
+def plan_recipe(recipe: Recipe, graph: bool = False) -> dict[str, Any]:
     """What `make` would build, without building: export, lower, partition and convert (so that a node
     whose converter fails is shown in torch, with the converter's error).
 
     Each segment lists its ops in execution order; a torch segment also says, for every op, why it is
-    not in TensorRT and where the model makes it.
+    not in TensorRT and where the model makes it. `graph`: also the lowered graph's nodes (with their
+    segment) and edges, for `--graph` (partitioning/draw.py).
     """
     import operator
 
-    from .pipeline import plan_program
+    from .lowering import lower
+    from .partitioning.draw import assign_segments, graph_of
+    from .pipeline import plan_partition
     from .settings import op_name
 
     _, program = export_recipe(recipe)
-    part = plan_program(program, recipe.settings, recipe_target(recipe).backend)
+    lowered = lower(program, recipe.settings)
+    nodes = graph_of(lowered) if graph else None  # before partitioning fuses the graph
+    part = plan_partition(lowered, recipe.settings, recipe_target(recipe).backend)
     segments = []
     for segment in part.segments:
         graph = part.submodule(segment).graph
         ops = [op_name(n.target) for n in graph.nodes if n.op == "call_function" and n.target is not operator.getitem]
         segments.append({"name": segment.name, "kind": segment.kind, "ops": ops,
                          "fallbacks": [f.describe() for f in segment.fallbacks]})
-    return {"name": recipe.display_name, "segments": segments}
+    plan = {"name": recipe.display_name, "segments": segments}
+    if nodes is not None:
+        plan["graph"] = assign_segments(nodes, part)
+    return plan
 
 
 def format_plan(plan: dict[str, Any]) -> str:

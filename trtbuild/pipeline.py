@@ -88,16 +88,15 @@ def compile_program(program: torch.export.ExportedProgram, inputs: list, setting
     return Compiled(apply_signature(part.gm, signature), results, timings.seconds)
 
 
-def plan_program(program: torch.export.ExportedProgram, settings: Any, backend: Any) -> Partition:
-    """The partition `compile_program` would build: TensorRT segments are converted, not built, so a
-    node whose converter fails shows up in torch with the converter's error as its reason."""
-    timings = Timings()
+def plan_partition(lowered: torch.fx.GraphModule, settings: Any, backend: Any) -> Partition:
+    """The partition `compile_program` would build from `lowered` (left as it is): TensorRT segments are
+    converted, not built, so a node whose converter fails shows up in torch with the error as its reason."""
 
     def convert_only(part: Partition, segment: Segment) -> None:
         if segment.kind == "tensorrt":
             convert_segment(part.submodule(segment), backend, settings)
 
-    return _settle(lower(program, settings), settings, convert_only, timings)[0]
+    return _settle(lowered, settings, convert_only, Timings())[0]
 
 
 def _settle(lowered: torch.fx.GraphModule, settings: Any, make_segment: Callable[[Partition, Segment], Any],
@@ -151,7 +150,7 @@ def _engine_segment(part: Partition, segment: Segment, lowered: torch.fx.GraphMo
                                   progress=lambda at: timings.progress(f"convert: {segment.name} {at}"))
         with timings.stage("build", where):
             built_engine = build_engine(net, target.backend, settings, list(target.compute_capabilities), profiles,
-                                        progress=lambda phase: timings.progress(f"build: {segment.name} {phase}"))
+                                        phases=timings)
         plan, digest = built_engine.plan, digest_bytes(built_engine.plan)
         result.cache, result.build_seconds = ("miss" if store is not None else None), built_engine.seconds
         result.inputs = [s.describe() for s in net.inputs]

@@ -26,7 +26,7 @@ class CompileSettings(BaseModel):
     torch_executed_ops: tuple[str, ...] = ()
     min_block_size: int = Field(5, ge=1)
     require_full_compilation: bool = False
-    workspace_size: int = Field(0, ge=0, description="bytes; 0 = TensorRT's default")
+    workspace_size: int = Field(0, ge=0, lt=2**63, description="bytes; 0 = TensorRT's default")
     optimization_level: int | None = Field(None, ge=0, le=5)
     precision_exclude_ops: tuple[str, ...] = ()
 

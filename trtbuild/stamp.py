@@ -1,18 +1,30 @@
-"""The no-op fast path: recognise an up-to-date recipe without importing torch or exporting.
+"""The fast path: recognise an up-to-date recipe, and reuse its build, without importing torch.
 
 A stamp is a digest of everything a recipe's build declares as input: the recipe text and the
-defaults it inherits, the weights (or program) file, the model's source files, the installed
-versions of torch, TensorRT and the factory's package, and trtbuild's own version and compiler
-source. When the stamp equals the one recorded after the last successful build of the same recipe
-into the same output dir, and that output is intact, nothing needs doing. Any difference falls back
-to the full path (export and graph hash), so a stale engine is never reused.
+defaults it inherits, the weights (or program) file, the factory's module and the local modules it
+imports, `[model] sources`, the installed versions of torch, TensorRT, the factory's package and the
+packages its local modules import, and trtbuild's version and compiler source. It is portable: files
+are named by their path relative to the project root (the folder of the nearest `trtbuild.toml`
+above the recipe, else the working directory) and modules by their dotted name, never by absolute
+path, mtime or machine, so a fresh clone on another runner computes the same stamp.
 
-File digests are cached by (path, size, mtime_ns), like git's index, so an unchanged 100 MB weights
-file is not re-hashed.
+After a successful build two records are stored next to the recipe entry (and, with
+`--remote-write`, in the remote, signed like every entry):
+  stamp/<stamp digest>     the declared inputs S gave recipe key K (plus the output's file sizes)
+  latest/<recipe path id>  the last build of this recipe file: its stamp, key document and build
+                           time; says why a recipe rebuilds on a runner that never built it, and
+                           gives `make --shard` its costs
+`make` looks the stamp up, locally then remotely. Found: when the output dir holds K intact there is
+nothing to do; otherwise recipe entry K and its blobs are fetched (digest-verified) and the output is
+written, still without torch. Not found: the full path (export, graph hash), so a stale engine is
+never reused. File digests are memoised in the local cache by (absolute path, size, mtime), like
+git's index; the memo is this machine's bookkeeping and never leaves it.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import glob
 import hashlib
 import importlib.metadata
@@ -20,19 +32,41 @@ import importlib.util
 import json
 import os
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .compiler_digest import compiler_digest
 from .engine.backend import FLAVOURS, installed_version
-from .recipe.load import defaults_files
+from .recipe.load import DEFAULTS_FILE, defaults_files
 
-STAMP_FORMAT = 1
+STAMP_FORMAT = 2
+RUN_ID_ENV = "TRTBUILD_RUN_ID"  # CI's run id (e.g. github.run_id): see shard_cost
+
+
+@dataclass(frozen=True)
+class Stamp:
+    doc: dict[str, Any]
+    digest: str
+
+
+def project_root(recipe_path: Path) -> Path:
+    """The folder of the nearest trtbuild.toml at or above the recipe, else the working directory."""
+    for folder in Path(recipe_path).resolve().parents:
+        if (folder / DEFAULTS_FILE).is_file():
+            return folder
+    return Path.cwd().resolve()
+
+
+def project_path(path: Path, root: Path) -> str:
+    """A portable name for a file: its path relative to the project root ('..' where it lies outside)."""
+    return Path(os.path.relpath(Path(path).resolve(), root)).as_posix()
 
 
 def file_digest(path: Path, store: Any) -> str:
-    """SHA-256 of a file, cached in the store by path, size and mtime."""
+    """SHA-256 of a file, memoised in the local store by absolute path, size and mtime."""
     stat = path.stat()
     name = "sha256:" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()
     cached = store.get_meta("filehash", name) if store is not None else None
@@ -60,6 +94,7 @@ def module_file(module: str, folder: Path) -> Path | None:
     return None
 
 
+@functools.cache
 def package_version(module: str) -> str | None:
     """`dist==version` of the distribution that installs `module`'s top-level package.
 
@@ -79,7 +114,48 @@ def package_version(module: str) -> str | None:
     return None
 
 
-def _versions(recipe: Any) -> dict[str, Any]:
+def _imported_modules(source: Path) -> set[str]:
+    """Absolute imports of a module file (relative ones are its own package: declare it in `sources`)."""
+    try:
+        tree = ast.parse(source.read_bytes())
+    except (SyntaxError, ValueError):
+        return set()  # the full path will report it
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def _model_modules(recipe: Any, root: Path) -> tuple[dict[str, Path], set[str]]:
+    """The factory's module and the local modules it imports, transitively ({name: file}), and the
+    installed packages they import (their versions enter the stamp; their files do not)."""
+    factory = recipe.model.factory.partition(":")[0] if recipe.model.factory else None
+    local: dict[str, Path] = {}
+    packages = {factory.split(".")[0]} if factory else set()  # a local factory may be an installed dist too
+    pending = [factory] if factory else []
+    while pending:
+        name = pending.pop()
+        if name in local or name.split(".")[0] in sys.stdlib_module_names:
+            continue
+        path = module_file(name, recipe.folder)
+        if path is None or not _is_local(path, root, recipe.folder):
+            packages.add(name.split(".")[0])
+            continue
+        local[name] = path
+        pending.extend(sorted(_imported_modules(path)))
+    return local, packages
+
+
+def _is_local(path: Path, root: Path, folder: Path) -> bool:
+    resolved = path.resolve()
+    inside = any(resolved.is_relative_to(base.resolve()) for base in (root, folder))
+    return inside and "site-packages" not in resolved.parts
+
+
+def _versions(recipe: Any, packages: set[str]) -> dict[str, Any]:
     versions = {"trtbuild": __version__, "compiler": compiler_digest(), "python": sys.version.split()[0]}
     try:
         versions["torch"] = importlib.metadata.version("torch")
@@ -87,65 +163,69 @@ def _versions(recipe: Any) -> dict[str, Any]:
         versions["torch"] = None
     for flavour in FLAVOURS:  # which flavour "auto" picks depends on what is installed
         versions[flavour] = installed_version(flavour) if importlib.util.find_spec(flavour) else None
-    if recipe.model.factory:
-        versions["factory_package"] = package_version(recipe.model.factory.partition(":")[0])
+    versions["packages"] = {name: package_version(name) for name in sorted(packages)}
     return versions
 
 
-def stamp_document(recipe: Any, store: Any, out_dir: Path) -> dict[str, Any] | None:
-    """The stamp's inputs, or None when the fast path cannot vouch for this recipe."""
+def compute(recipe: Any, store: Any) -> Stamp | None:
+    """The recipe's stamp, or None when the fast path cannot vouch for this recipe."""
     if recipe.target.backend == "tensorrt" or (recipe.target.backend == "auto" and importlib.util.find_spec("tensorrt")):
         return None  # standard TensorRT's key includes the local GPU, which only torch can tell us
+    try:
+        doc = _document(recipe, store)
+    except OSError:
+        return None  # an unreadable input: the full path reports it
+    if doc is None:
+        return None
+    return Stamp(doc, hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest())
+
+
+def _document(recipe: Any, store: Any) -> dict[str, Any] | None:
+    root = project_root(recipe.path)
     files: dict[str, str] = {}
 
-    def add(path: Path) -> None:
-        files[str(path.resolve())] = file_digest(path, store)
+    def add(label: str, path: Path) -> None:
+        files[label] = file_digest(path, store)
 
-    add(recipe.path)
+    add(project_path(recipe.path, root), recipe.path)
     for path in defaults_files(recipe.path):
-        add(path)
+        add(project_path(path, root), path)
     for relative in (recipe.model.weights, recipe.model.program):
         if relative:
-            add(recipe.resolve(relative))
-    if recipe.model.factory:
-        source = module_file(recipe.model.factory.partition(":")[0], recipe.folder)
-        if source is not None:
-            add(source)
+            add(project_path(recipe.resolve(relative), root), recipe.resolve(relative))
+    modules, packages = _model_modules(recipe, root)
+    for name, path in modules.items():
+        add(f"module:{name}", path)
     for pattern in recipe.model.sources:
         matches = sorted(glob.glob(str(recipe.folder / pattern), recursive=True))
         if not matches:
             return None  # a declared source is missing: let the full path report it
         for match in matches:
             if os.path.isfile(match):
-                add(Path(match))
-    return {"format": STAMP_FORMAT, "files": files, "versions": _versions(recipe),
-            "out_dir": str(out_dir.resolve()), "env": {"TRTBUILD_CACHE_DIR": os.environ.get("TRTBUILD_CACHE_DIR")}}
+                add(project_path(Path(match), root), Path(match))
+    return {"format": STAMP_FORMAT, "files": files, "versions": _versions(recipe, packages)}
 
 
-def stamp_name(recipe: Any, out_dir: Path) -> str:
-    return hashlib.sha256(f"{recipe.path}\0{out_dir.resolve()}".encode()).hexdigest()
+# -- records ----------------------------------------------------------------------------------
+
+def latest_name(recipe_path: Path) -> str:
+    """The `latest/` entry of a recipe file: named by its project path, so every clone agrees."""
+    path = project_path(recipe_path, project_root(recipe_path))
+    return hashlib.sha256(f"trtbuild-latest\0{path}".encode()).hexdigest()
 
 
-def digest_stamp(doc: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+def find_record(store: Any, stamp: Stamp | None) -> dict[str, Any] | None:
+    """The stamp record (local, else remote), or None."""
+    return None if stamp is None or store is None else store.get_meta("stamp", stamp.digest)
 
 
-def up_to_date(recipe: Any, store: Any, out_dir: Path) -> dict[str, Any] | None:
-    """The last build's record when the recipe is up to date (stamp unchanged, output intact)."""
-    try:
-        doc = stamp_document(recipe, store, out_dir)
-    except OSError:
-        return None
-    if doc is None:
-        return None
-    name = stamp_name(recipe, out_dir)
-    record = store.get_meta("stamp", name)
-    if not record or record.get("stamp") != digest_stamp(doc):
-        return None
-    return record if _output_intact(out_dir, record) else None
+def previous_build(recipe: Any, store: Any) -> dict[str, Any] | None:
+    """This recipe file's last build, as recorded by whichever machine built it."""
+    return None if store is None else store.get_meta("latest", latest_name(recipe.path))
 
 
-def _output_intact(out_dir: Path, record: dict[str, Any]) -> bool:
+def output_intact(out_dir: Path, record: dict[str, Any]) -> bool:
+    """Whether `out_dir` holds the record's build: same key, every file present with its size."""
     try:
         manifest = json.loads((out_dir / "manifest.json").read_text())
     except (OSError, ValueError):
@@ -156,11 +236,56 @@ def _output_intact(out_dir: Path, record: dict[str, Any]) -> bool:
                for rel, size in record.get("files", {}).items())
 
 
-def record_stamp(recipe: Any, store: Any, out_dir: Path, doc: dict[str, Any] | None, result: Any,
-                 file_sizes: dict[str, int]) -> None:
-    """After a successful build: remember the stamp it was built from."""
-    if doc is None:
+def record_build(recipe: Any, store: Any, stamp: Stamp | None, result: Any, key_doc: dict[str, Any],
+                 file_sizes: dict[str, int], previous: dict[str, Any] | None, seconds: float) -> None:
+    """After a successful full-path make: the stamp -> key record, and this recipe's latest build."""
+    if store is None or stamp is None:
         return
-    name = stamp_name(recipe, out_dir)
-    store.put_meta("stamp", name, {"key": name, "stamp": digest_stamp(doc), "recipe_key": result.key,
-                                   "files": file_sizes, "segments": result.segments})
+    store.put_meta("stamp", stamp.digest, {"key": stamp.digest, "recipe_key": result.key, "files": file_sizes,
+                                           "segments": result.segments})
+    run = os.environ.get(RUN_ID_ENV) or None
+    if result.status != "built":  # a cache hit says nothing about what building it costs
+        seconds = (previous or {}).get("build_seconds")
+    name = latest_name(recipe.path)
+    store.put_meta("latest", name, {
+        "key": name, "recipe": project_path(recipe.path, project_root(recipe.path)), "recipe_key": result.key,
+        "stamp": stamp.doc, "key_doc": key_doc, "build_seconds": seconds, "recorded": time.time(), "run": run,
+        # what a shard planner of this same run saw before this build replaced the cost (see shard_cost)
+        "prior_build_seconds": _cost_before_run(previous, run)})
+
+
+def _cost_before_run(previous: dict[str, Any] | None, run: str | None) -> float | None:
+    if previous is None:
+        return None
+    if run is not None and previous.get("run") == run:
+        return previous.get("prior_build_seconds")
+    return previous.get("build_seconds")
+
+
+def shard_cost(record: dict[str, Any] | None) -> float | None:
+    """The build cost a shard planner uses. Shards of one CI run plan independently, each when it
+    starts; a shard that already built a recipe in this run must not change another's plan, so a
+    record written by this run ($TRTBUILD_RUN_ID) answers with the cost from before the run."""
+    if record is None:
+        return None
+    run = os.environ.get(RUN_ID_ENV) or None
+    cost = record.get("prior_build_seconds") if run is not None and record.get("run") == run else \
+        record.get("build_seconds")
+    return float(cost) if isinstance(cost, (int, float)) else None
+
+
+def stamp_changes(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """What differs between two stamp documents, e.g. `model.py changed`, `torch: 2.13.0 -> 2.14.1`."""
+    if not old:
+        return []
+    lines = []
+    a, b = old.get("files", {}), new.get("files", {})
+    for label in sorted(set(a) | set(b)):
+        if a.get(label) != b.get(label):
+            state = "added" if label not in a else "removed" if label not in b else "changed"
+            lines.append(f"{label} {state}")
+    va, vb = old.get("versions", {}), new.get("versions", {})
+    for name in sorted(set(va) | set(vb)):
+        if va.get(name) != vb.get(name):
+            lines.append(f"{name}: {va.get(name)} -> {vb.get(name)}" if name != "compiler" else "compiler source changed")
+    return lines

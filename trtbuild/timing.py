@@ -1,4 +1,8 @@
-"""Stage timings; stage names drive progress output and the timing report.
+"""Stage timings; stage names drive progress output, the timing report and `make --profile`.
+
+Besides the seconds per stage, a `Timings` keeps each stage and each TensorRT builder phase as an
+event (name, category, wall-clock start, duration), which `trtbuild/profile.py` writes as a trace.
+Starts are wall-clock so that events from worker processes line up; durations use perf_counter.
 
 A stage that runs long without saying anything (torch.export of a big model, a TensorRT build
 phase) is announced again every `heartbeat` seconds with its elapsed time, so progress output never
@@ -10,16 +14,25 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
+
+# TensorRT reports phases nested in "Building engine"; deeper levels are too many to print as progress
+PROGRESS_PARENTS = (None, "Building engine")
+
+
+def event(name: str, category: str, start: float, seconds: float, **args: Any) -> dict[str, Any]:
+    return {"name": name, "cat": category, "start": start, "seconds": seconds, "args": args}
 
 
 class Timings:
     def __init__(self, progress: Callable[[str], None] | None = None, heartbeat: float = 30.0):
         self.seconds: dict[str, float] = {}
+        self.events: list[dict[str, Any]] = []
         self.current: str | None = None  # the stage running now, or the one that failed
         self._report = progress
         self._heartbeat = heartbeat
         self._last = ("", time.monotonic())  # the last message, and when it was shown
+        self._phases: dict[str, list[tuple[float, float]]] = {}  # started, not finished (a name may nest in itself)
 
     def progress(self, message: str) -> None:
         self._last = (message, time.monotonic())
@@ -30,7 +43,8 @@ class Timings:
     def stage(self, name: str, detail: str = "") -> Iterator[None]:
         """Time the block under `name`; progress shows the detail too (which segment, ...)."""
         self.progress(f"{name}: {detail}" if detail else name)
-        start, self.current = time.perf_counter(), name
+        self.current = name
+        wall, start = time.time(), time.perf_counter()
         done = threading.Event()
         if self._report is not None:
             threading.Thread(target=self._keep_alive, args=(done, start), daemon=True).start()
@@ -39,7 +53,9 @@ class Timings:
             self.current = None  # after a failure it names the stage that failed
         finally:
             done.set()
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+            self.events.append(event(name, "stage", wall, seconds))
 
     def _keep_alive(self, done: threading.Event, start: float) -> None:
         while not done.wait(min(self._heartbeat, 1.0)):
@@ -47,3 +63,14 @@ class Timings:
             if time.monotonic() - shown >= self._heartbeat:
                 self._report(f"{message} (still running, {time.perf_counter() - start:.0f} s)")
                 self._last = (message, time.monotonic())
+
+    # The TensorRT builder's progress monitor calls these (engine/build.py).
+    def phase_start(self, name: str, parent: str | None) -> None:
+        self._phases.setdefault(name, []).append((time.time(), time.perf_counter()))
+        if parent in PROGRESS_PARENTS:
+            self.progress(f"build: {name}")
+
+    def phase_finish(self, name: str) -> None:
+        started = self._phases.get(name, []).pop() if self._phases.get(name) else None
+        if started is not None:
+            self.events.append(event(name, "tensorrt", started[0], time.perf_counter() - started[1]))

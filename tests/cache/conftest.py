@@ -90,7 +90,7 @@ http {{
     listen 127.0.0.1:{port};
     root {root};
     location / {{
-      dav_methods PUT;
+      dav_methods PUT MKCOL;
       create_full_put_path on;
       dav_access user:rw group:r all:r;
       client_max_body_size 0;

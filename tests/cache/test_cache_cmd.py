@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import run_cli
 from trtbuild.cache.digest import canonical_json
-from trtbuild.cache.local import LocalStore
+from trtbuild.cache.local import SHARED_KINDS, LocalStore
 from trtbuild.cache.signing import HmacKey, check_entry
 from trtbuild.cache.stores import open_store, read_cache_config, remote_settings
 from trtbuild.errors import InputError, RecipeError
@@ -153,7 +153,7 @@ def test_push_needs_write_mode_and_uploads_signed_entries(http_filled, http_harn
     proc, data = cache_cli("push", "--cache-dir", cache, "--remote-write", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     store = LocalStore(http_filled["cache"])
-    shared = {n for n in store.names() if n.split("/")[0] in ("blob", "segment", "recipe")}
+    shared = {n for n in store.names() if n.split("/")[0] in SHARED_KINDS}
     store.close()
     assert http_harness.names("pushed") == shared and data["uploaded"] == len(shared)
     for name in shared - {n for n in shared if n.startswith("blob/")}:

@@ -79,6 +79,41 @@ def test_noop_make_does_not_import_torch(recipe_dir):
     assert json.loads(proc.stdout)["recipes"][0]["fast_path"] is True
 
 
+def test_a_deleted_output_dir_is_written_from_the_cache_without_torch(recipe_dir):
+    import shutil
+
+    write_recipe(recipe_dir, "tiny", CONVNET)
+    _, first = make(recipe_dir, "tiny.toml")
+    shutil.rmtree(recipe_dir / "build")
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH], cwd=recipe_dir, capture_output=True, text=True)
+    assert "exit 0 False" in proc.stderr, proc.stderr
+    [report] = json.loads(proc.stdout)["recipes"]
+    assert (report["status"], report["fast_path"], report["key"]) == ("cached", True, first["tiny"]["key"])
+    assert "engines reused from the cache by stamp" in report["reason"]
+    load = subprocess.run([sys.executable, "-c", "import sys, trtbuild; trtbuild.load(sys.argv[1])",
+                           str(recipe_dir / "build" / "tiny")], capture_output=True, text=True)
+    assert load.returncode == 0, load.stderr
+
+
+def test_stamps_do_not_depend_on_where_the_project_is(recipe_dir, tmp_path_factory):
+    """The same project at two paths (two clones) computes the same stamp: no absolute paths, no mtimes."""
+    import shutil
+
+    from trtbuild.recipe import load_recipe
+    from trtbuild.stamp import compute
+
+    (recipe_dir / "trtbuild.toml").write_text("")
+    write_recipe(recipe_dir, "tiny", CONVNET)
+    other = tmp_path_factory.mktemp("elsewhere") / "clone"
+    shutil.copytree(recipe_dir, other)
+    (other / "tiny_models.py").touch()  # a new mtime: not content
+    here, there = compute(load_recipe(recipe_dir / "tiny.toml"), None), compute(load_recipe(other / "tiny.toml"), None)
+    assert here.digest == there.digest
+    assert set(here.doc["files"]) == {"tiny.toml", "trtbuild.toml", "module:tiny_models"}
+    (other / "tiny_models.py").write_text((other / "tiny_models.py").read_text() + "\n")
+    assert compute(load_recipe(other / "tiny.toml"), None).digest != here.digest
+
+
 def test_editing_the_factory_source_invalidates_the_fast_path(recipe_dir):
     write_recipe(recipe_dir, "tiny", CONVNET)
     make(recipe_dir, "tiny.toml")
@@ -121,14 +156,17 @@ def test_check_exit_codes(recipe_dir):
 def test_shards_cover_every_recipe_exactly_once():
     from pathlib import Path
 
-    from trtbuild.cli.make_cmd import select_shard
+    from trtbuild.shards import plan_shards
 
     paths = [Path(f"r{i:02d}.toml") for i in range(11)]
-    for total in (1, 2, 3, 4, 11, 13):
-        shards = [select_shard(paths, (i, total)) for i in range(1, total + 1)]
-        flat = [p for shard in shards for p in shard]
-        assert sorted(flat) == sorted(paths) and len(flat) == len(paths)
-        assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    some_costs = {p: float(i % 4) * 10 + 1 for i, p in enumerate(paths) if i % 3}
+    for costs in ({}, some_costs):
+        for total in (1, 2, 3, 4, 11, 13):
+            shards = [s.recipes for s in plan_shards(paths, total, costs)]
+            flat = [p for shard in shards for p in shard]
+            assert sorted(flat) == sorted(paths) and len(flat) == len(paths)
+            if not costs:  # no records: round-robin, as before costs were recorded
+                assert max(map(len, shards)) - min(map(len, shards)) <= 1
 
 
 def test_bad_shard_is_an_input_error(recipe_dir):

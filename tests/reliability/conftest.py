@@ -31,9 +31,21 @@ def convnet_recipe(folder: Path, name: str, channels: int = 4) -> Path:
 
 # -- cache surgery ----------------------------------------------------------------------------
 
+@contextmanager
+def index(cache_dir: Path) -> Iterator[sqlite3.Connection]:
+    """diskcache's index, committed and closed on leaving (sqlite3's own `with` only commits: a connection
+    left to the garbage collector checkpoints the database whenever it is collected)."""
+    db = sqlite3.connect(cache_dir / "cache.db")
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()
+
+
 def entry_file(cache_dir: Path, name: str) -> Path | None:
     """The value file of a cache entry, or None when diskcache keeps the value in its index."""
-    with sqlite3.connect(cache_dir / "cache.db") as db:
+    with index(cache_dir) as db:
         (filename,) = db.execute("SELECT filename FROM Cache WHERE key = ?", (name,)).fetchone()
     return cache_dir / filename if filename else None
 
@@ -42,7 +54,7 @@ def read_entry(cache_dir: Path, name: str) -> bytes:
     path = entry_file(cache_dir, name)
     if path is not None:
         return path.read_bytes()
-    with sqlite3.connect(cache_dir / "cache.db") as db:
+    with index(cache_dir) as db:
         (value,) = db.execute("SELECT CAST(value AS BLOB) FROM Cache WHERE key = ?", (name,)).fetchone()
     return value
 
@@ -53,7 +65,7 @@ def write_entry(cache_dir: Path, name: str, data: bytes) -> None:
     if path is not None:
         path.write_bytes(data)
         return
-    with sqlite3.connect(cache_dir / "cache.db") as db:
+    with index(cache_dir) as db:
         db.execute("UPDATE Cache SET value = ? WHERE key = ?", (data, name))
 
 
@@ -80,14 +92,14 @@ def corrupt(cache_dir: Path, name: str, how: str) -> None:
 
 
 def cache_names(cache_dir: Path, kind: str | None = None) -> list[str]:
-    with sqlite3.connect(cache_dir / "cache.db") as db:
+    with index(cache_dir) as db:
         names = [k for (k,) in db.execute("SELECT key FROM Cache")]
     return [n for n in names if kind is None or n.startswith(kind + "/")]
 
 
 def orphan_files(cache_dir: Path) -> set[Path]:
     """Value files no cache entry names (a half-written or abandoned write)."""
-    with sqlite3.connect(cache_dir / "cache.db") as db:
+    with index(cache_dir) as db:
         named = {cache_dir / f for (f,) in db.execute("SELECT filename FROM Cache WHERE filename IS NOT NULL")}
     return {p for p in cache_dir.rglob("*.val")} - named
 

@@ -69,6 +69,14 @@ CASES = {
     "weights of other shapes": (with_weights(CONVNET4), lambda folder: convnet_weights(folder, 5), 2,
                                 r"model\.weights: w\.safetensors does not match the model: bn\.bias: "
                                 r"shape \(5,\) in file, \(4,\) in model; "),
+    "inputs the model does not take": (CONVNET4 + '[[inputs]]\nname = "y"\nshape = [1, 3, 7, 7]\n', None, 2,
+                                       r"inputs: the recipe gives 2 input\(s\) \(x, y\); the model's forward takes 1 "
+                                       r"\(x\)"),
+    "a dynamic dim the model specializes": (
+        CONVNET4.replace("shape = [1, 3, 7, 7]", "min_shape = [1, 3, 7, 7]\nopt_shape = [1, 3, 7, 7]\n"
+                                                 "max_shape = [1, 3, 9, 9]"), None, 2,
+        r"inputs\[0\]: torch\.export found that the model constrains the dynamic dims:\n  Not all values of "
+        r"input x dim 2 in the specified range 7 <= input x dim 2 <= 9 "),
     "model torch.export cannot trace": (factory("data_dependent"), None, 2,
                                         r"model\.factory 'tiny_models:data_dependent': torch\.export cannot trace the "
                                         r"model: its control flow depends on tensor values at "
@@ -105,7 +113,8 @@ def test_an_op_without_a_converter_exits_1_naming_the_op_and_its_source_line(rec
     path = write_case(recipe_dir, "strict", UNSUPPORTED)
     made = cli("make", str(path), "--out-dir", str(tmp_path / "out"))
     assert made.code == 1 and "Traceback" not in made.stderr
-    assert re.search(rf"^error: {UNSUPPORTED[3]}", made.stderr, re.M), made.stderr
+    assert re.search(rf"^error: {re.escape(str(path))}: {UNSUPPORTED[3]}", made.stderr, re.M), made.stderr
+    assert "hint: set [settings] require_full_compilation = false" in made.stderr
 
 
 @pytest.mark.parametrize("name", ["malformed TOML", "factory raises", "model torch.export cannot trace"])

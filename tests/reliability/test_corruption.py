@@ -118,3 +118,51 @@ def test_make_rebuilds_when_segment_metadata_is_broken(built):
     assert again.status == "built" and [s["cache"] for s in again.segments] == ["miss"], again.error
     assert warnings[0].startswith(f"cache entry {built.entry('segment')} is corrupt: broken metadata")
     trtbuild.load(built.out / "tiny")
+
+
+# -- reading without changing anything: a read-only cache dir, `make --check` --------------------
+
+def snapshot(folder) -> dict:
+    """Every file's bytes, but SQLite's coordination files, which a reader of a WAL database may create: the
+    shared-memory index (-shm, where readers leave marks) and an empty write-ahead log (-wal)."""
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))
+            if not (p.name.endswith("-shm") or (p.name.endswith("-wal") and p.stat().st_size == 0))}
+
+
+@pytest.mark.parametrize("place,how", CASES, ids=[f"{how} {place}" for place, how in CASES])
+def test_a_read_only_store_reports_damage_and_keeps_the_entry(tmp_path, place, how):
+    from trtbuild.cache.readonly import ReadOnlyStore
+
+    cache, warnings = tmp_path / "cache", []
+    store = LocalStore(cache)
+    name = PLACES[place][0](store)
+    size = 200_000 if "file" in place else 100  # another entry stored the same way, left whole
+    intact = f"blob/{store.put_blob(os.urandom(size))}" if "blob" in place else None
+    store.close()
+    corrupt(cache, name, how)
+    before = snapshot(cache)
+    reader = ReadOnlyStore(cache, warn=warnings.append)
+    try:
+        assert read(reader, name) is None
+        assert intact is None or read(reader, intact) is not None
+        assert name in set(reader.names())
+    finally:
+        reader.close()
+    [warning] = warnings
+    assert warning.startswith(f"cache entry {name} is corrupt: ") and "not using it" in warning
+    assert snapshot(cache) == before
+
+
+def test_make_check_reports_a_corrupt_entry_and_changes_nothing(built, cli, tmp_path):
+    corrupt(built.cache, built.entry("recipe"), "truncated")
+    before = snapshot(built.cache), snapshot(built.out)
+    checked = cli("make", "--check", "--no-fast-path", str(built.recipes["tiny"]), "--cache-dir", str(built.cache),
+                  "--out-dir", str(tmp_path / "elsewhere"), "--json")
+    assert checked.code == 3, checked.stderr
+    assert checked.json()["recipes"][0]["status"] == "would build"
+    assert f"cache entry {built.entry('recipe')} is corrupt: broken metadata" in checked.stderr
+    assert (snapshot(built.cache), snapshot(built.out)) == before
+    assert not (tmp_path / "elsewhere").exists()
+    missing = tmp_path / "no-cache-yet"
+    assert cli("make", "--check", str(built.recipes["tiny"]), "--cache-dir", str(missing)).code == 3
+    assert not missing.exists()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import trtbuild
-from trtbuild.assembly import artifacts
+from trtbuild.assembly import output
 from tests.conftest import run_cli
 
 from .conftest import cache_names, convnet_recipe, make_here, orphan_files, temp_files
@@ -44,9 +44,9 @@ def test_a_live_writers_temp_files_are_left_alone(tmp_path):
     build.mkdir()
     live = build / ".manifest.json.live.tmp"
     done = threading.Event()
-    with artifacts._sole_writer(build):
+    with output._sole_writer(build):
         live.write_bytes(b"being written")
-        other = threading.Thread(target=lambda: (artifacts.write_artifacts(build, {"format": 1}, {}), done.set()))
+        other = threading.Thread(target=lambda: (output.write_artifacts(build, {"format": 1}, {}), done.set()))
         other.start()
         time.sleep(0.3)
         assert live.exists() and not done.is_set()  # the second writer waits for the first

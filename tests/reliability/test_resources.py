@@ -1,7 +1,8 @@
 """Resource faults: a cache dir or output dir that cannot be written, a disk that fills up.
 
-Each gives one clear error line and exit code 1, and leaves nothing half-written: no cache entry, no
-value file without an entry, no manifest, no temp file. A full disk is both simulated (a write that
+A cache dir that cannot be written is still read (its hits served, nothing stored) with a warning.
+The others give one clear error line and exit code 1, and leave nothing half-written: no cache entry,
+no value file without an entry, no manifest, no temp file. A full disk is both simulated (a write that
 fails half-way with ENOSPC) and real (a tiny tmpfs, where this machine lets us mount one).
 """
 
@@ -15,7 +16,7 @@ import diskcache
 import pytest
 
 import trtbuild
-from trtbuild.assembly import artifacts
+from trtbuild.assembly import output
 
 from .conftest import cache_names, convnet_recipe, make_here, orphan_files, read_only, temp_files, tmpfs
 
@@ -33,23 +34,30 @@ def assert_no_output(out) -> None:
 
 # -- the cache ----------------------------------------------------------------------------------
 
-def test_a_read_only_cache_dir_is_a_clear_error(recipe_dir, tmp_path, cli):
+def test_a_read_only_empty_cache_dir_warns_and_builds_without_storing(recipe_dir, tmp_path, cli):
     recipe = convnet_recipe(recipe_dir, "tiny")
     with read_only(tmp_path / "cache") as cache:
-        made = cli("make", str(recipe), "--cache-dir", str(cache), "--out-dir", str(tmp_path / "out"))
-        assert made.code == 1 and "Traceback" not in made.stderr
-        assert made.stderr.startswith(f"error: cannot open the cache at {cache}: ")
+        made = cli("make", str(recipe), "--cache-dir", str(cache), "--out-dir", str(tmp_path / "out"), "--json")
+        assert made.code == 0, made.stderr
+        assert made.stderr.startswith(f"warning: cannot open the cache at {cache}: ")
+        assert "reading it without storing anything" in made.stderr
+        assert made.json()["recipes"][0]["status"] == "built"
         assert list(cache.iterdir()) == []
-    assert not (tmp_path / "out").exists()
+    trtbuild.load(tmp_path / "out" / "tiny")
 
 
-def test_a_cache_that_became_read_only_is_a_clear_error(recipe_dir, tmp_path, cli):
+def test_a_read_only_cache_still_serves_hits(recipe_dir, tmp_path, cli):
     recipe, cache = convnet_recipe(recipe_dir, "tiny"), tmp_path / "cache"
     assert make_here(recipe, cache, tmp_path / "out").status == "built"
+    before = {p: p.stat().st_mtime_ns for p in cache.rglob("*")}
     with read_only(cache):
-        made = cli("make", str(recipe), "--cache-dir", str(cache), "--out-dir", str(tmp_path / "out2"))
-    assert made.code == 1 and made.stderr.startswith(f"error: cannot open the cache at {cache}: ")
-    assert not (tmp_path / "out2").exists()
+        made = cli("make", str(recipe), "--cache-dir", str(cache), "--out-dir", str(tmp_path / "out2"), "--json")
+    assert made.code == 0, made.stderr
+    assert made.stderr.startswith(f"warning: cannot open the cache at {cache}: ")
+    [report] = made.json()["recipes"]
+    assert report["status"] == "cached" and report["segments"][0]["cache"] == "hit"
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*")} == before
+    trtbuild.load(tmp_path / "out2" / "tiny")
 
 
 def half_then_full(self, full_path, iterator, mode, encoding=None):
@@ -105,7 +113,7 @@ def test_disk_full_while_writing_output_keeps_the_previous_build(recipe_dir, tmp
     def no_space(fd):
         raise NO_SPACE
 
-    monkeypatch.setattr(artifacts.os, "fsync", no_space)  # the data went to the page cache; the disk is full
+    monkeypatch.setattr(output.os, "fsync", no_space)  # the data went to the page cache; the disk is full
     failed = make_here(recipe, cache, out)
     assert failed.status == "failed" and failed.exit_code == 1
     assert failed.error == f"cannot write build output to {out / 'tiny'}: No space left on device"
@@ -129,7 +137,7 @@ def test_the_cli_reports_a_full_disk_in_one_line_with_exit_code_1(recipe_dir, tm
     if where == "cache":
         monkeypatch.setattr(diskcache.Disk, "_write", half_then_full)
     else:
-        monkeypatch.setattr(artifacts.os, "fsync", lambda fd: (_ for _ in ()).throw(NO_SPACE))
+        monkeypatch.setattr(output.os, "fsync", lambda fd: (_ for _ in ()).throw(NO_SPACE))
     made = cli("make", str(recipe), "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"))
     assert made.code == 1 and "Traceback" not in made.stderr
     [line] = [l for l in made.stderr.splitlines() if l.startswith("error:")]
@@ -162,7 +170,7 @@ def test_a_build_past_its_memory_limit_stops_with_a_clear_error(recipe_dir, tmp_
     made = run_cli("make", "huge.toml", "--out-dir", str(tmp_path / "out"), cwd=recipe_dir,
                    env={"TRTBUILD_MEMORY_LIMIT_GB": "2.5"})
     assert made.returncode == 1 and "Traceback" not in made.stderr
-    assert ("error: out of memory while in stage 'lower': the build needed more than its limit of 2.5 GB "
+    assert ("huge.toml: out of memory while in stage 'lower': the build needed more than its limit of 2.5 GB "
             "($TRTBUILD_MEMORY_LIMIT_GB sets the limit") in made.stderr
     assert_no_output(tmp_path / "out" / "huge")
 

@@ -16,14 +16,14 @@ import re
 from typing import Any, Callable, Iterator
 
 from .digest import canonical_json, digest_bytes
-from .local import LocalStore
+from .local import SHARED_KINDS, LocalStore
 from .remote import RemoteBackend, RemoteError
 from .signing import SignatureError, check_entry, sign_entry
 
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
-# Only these are shared. Other kinds (file-hash memos, no-op stamps) describe this machine's files
-# and output dirs: they stay local, never uploaded and never looked up remotely.
-META_KINDS = ("segment", "recipe")
+# Only these metadata kinds are shared. Others (file-hash memos, locks) describe this machine:
+# they stay local, never uploaded and never looked up remotely.
+META_KINDS = tuple(kind for kind in SHARED_KINDS if kind != "blob")
 
 
 def blob_refs(kind: str, doc: dict[str, Any]) -> list[str]:
@@ -33,6 +33,10 @@ def blob_refs(kind: str, doc: dict[str, Any]) -> list[str]:
     elif kind == "recipe":
         files = doc.get("files")
         refs = list(files.values()) if isinstance(files, dict) else [None]
+    elif kind in ("stamp", "latest"):  # they point at a recipe entry, fetched (and checked) on its own
+        if not (isinstance(doc.get("recipe_key"), str) and DIGEST_RE.match(doc["recipe_key"])):
+            raise ValueError("it does not name its recipe key by SHA-256")
+        return []
     else:
         return []  # local bookkeeping kinds name no blobs
     if not all(isinstance(r, str) and DIGEST_RE.match(r) for r in refs):
@@ -97,6 +101,21 @@ class LayeredStore:
         if self.write:
             self._upload(name, canonical_json(doc).encode())
 
+    def has_entry(self, kind: str, key: str) -> bool:
+        """Whether a verified entry exists, locally or remotely, without downloading its blobs."""
+        if self.local.has_entry(kind, key):
+            return True
+        return kind in META_KINDS and self._fetch_meta(kind, key, with_blobs=False) is not None
+
+    def build_lease(self, key: str, on_wait: Callable[[str], None] | None = None):
+        """A lease in the remote while this writer builds `key` (lease.py); None for read-only clients."""
+        if not self.write or self.disabled:
+            return None
+        from .lease import RemoteLease
+
+        return RemoteLease(self.remote, key, on_wait=on_wait or (lambda message: None), on_fault=self._fault,
+                           warn=self.warn)
+
     def close(self) -> None:
         self.local.close()
 
@@ -127,7 +146,7 @@ class LayeredStore:
     def push_all(self) -> int:
         """Upload every local entry (blobs before the metadata naming them); the number uploaded."""
         before = self.counters["uploads"]
-        for name in [*self.local.names("blob"), *self.local.names("segment"), *self.local.names("recipe")]:
+        for name in [n for kind in SHARED_KINDS for n in self.local.names(kind)]:
             if self.disabled:
                 break
             kind, _, key = name.partition("/")
@@ -156,7 +175,7 @@ class LayeredStore:
         self.counters["hits"] += 1
         return data
 
-    def _fetch_meta(self, kind: str, key: str) -> dict[str, Any] | None:
+    def _fetch_meta(self, kind: str, key: str, with_blobs: bool = True) -> dict[str, Any] | None:
         name = f"{kind}/{key}"
         body = self._remote_get(name)
         if body is None:
@@ -173,6 +192,8 @@ class LayeredStore:
                 check_entry(self.verifier, name, doc)
             except SignatureError as exc:
                 return self._reject(name, str(exc))
+        if not with_blobs:
+            return doc  # checked, not kept: local metadata must never point at a missing blob
         # Fetch (and verify) every blob first: local metadata must never point at a missing blob.
         if any(self.get_blob(digest) is None for digest in blob_refs(kind, doc)):
             return None

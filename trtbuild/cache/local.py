@@ -4,7 +4,10 @@ Entries:
   blob/<sha256>     raw bytes (engines, fallback graphs); the key is the SHA-256 of the bytes
   segment/<key>     JSON: the engine blob's digest, I/O specs, the key document
   recipe/<key>      JSON: the assembly manifest and the digests of every blob it needs
+  stamp/<digest>    JSON: the recipe key that a recipe's declared inputs gave (see stamp.py)
+  latest/<id>       JSON: a recipe file's last build: stamp, key document, build time (see stamp.py)
   lock/<key>        JSON: who is building <key> right now (see lock.py)
+  filehash/<id>     JSON: a file digest memo for the stamp (this machine's files; never shared)
 Metadata is stored as UTF-8 bytes (so neither sqlite nor diskcache decodes damaged text), names its
 own key and carries the SHA-256 of its bytes in diskcache's tag column: a read detects any damage to
 either kind of entry. A damaged entry is reported with its name, discarded and rebuilt.
@@ -30,7 +33,8 @@ from ..errors import CacheError
 from .digest import digest_bytes
 
 DEFAULT_SIZE_LIMIT = 64 << 30  # 64 GiB: engines are large; prune explicitly with `cache prune`
-KINDS = ("blob", "segment", "recipe")
+# What remotes and cache archives share, blobs first; other kinds (lock, filehash) describe this machine.
+SHARED_KINDS = ("blob", "segment", "recipe", "stamp", "latest")
 
 
 class SafeDisk(diskcache.Disk):
@@ -116,6 +120,13 @@ class LocalStore:
         from .lock import BuildLock  # lock.py writes entries in this module's format
 
         return BuildLock(self._cache, key, on_wait=on_wait)
+
+    def build_lease(self, key: str, on_wait: Callable[[str], None] | None = None) -> None:
+        """No remote, no lease: the build lock covers every make sharing this cache."""
+        return None
+
+    def has_entry(self, kind: str, key: str) -> bool:
+        return self.get_meta(kind, key) is not None
 
     def delete(self, name: str) -> None:
         self._cache.delete(name)

@@ -1,8 +1,15 @@
-"""Remote cache backends: one small interface over HTTP(S) (GET/HEAD/PUT) and S3-compatible storage.
+"""Remote cache backends: one small interface over HTTP(S) (GET/HEAD/PUT, MKCOL) and S3-compatible storage.
 
-Entry names are `blob/<sha256>`, `segment/<key>` and `recipe/<key>`. A backend only moves bytes: it
-never trusts them (LayeredStore verifies digests and signatures). Every transport failure surfaces as
-`RemoteError` after a bounded number of attempts, so the caller can fall back to the local cache.
+Entry names are `<kind>/<64 hex>` for the shared kinds (blob, segment, recipe, stamp, latest) and
+`lease/<key>/<generation>` for build leases. A backend only moves bytes: it never trusts them
+(LayeredStore verifies digests and signatures). Every transport failure surfaces as `RemoteError`
+after a bounded number of attempts, so the caller can fall back to the local cache.
+
+Leases need one atomic primitive, `claim(name, body)`: create the entry only if it does not exist.
+S3 has it as a conditional PUT (`If-None-Match: *`). Plain HTTP PUT has no such guarantee (nginx,
+for one, ignores If-None-Match on PUT), but WebDAV's MKCOL does: a collection is created by one
+mkdir, which fails for everyone but the first. So over HTTP a claim is a collection, and its body is
+the file `holder` inside it. A server with neither raises `LeaseUnsupported`.
 """
 
 from __future__ import annotations
@@ -18,8 +25,10 @@ from typing import Any, Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..errors import InputError
+from .local import SHARED_KINDS
 
-NAME_RE = re.compile(r"^(blob|segment|recipe)/[0-9a-f]{64}$")
+NAME_RE = re.compile(rf"^({'|'.join(SHARED_KINDS)})/[0-9a-f]{{64}}$")
+LEASE_RE = re.compile(r"^lease/[0-9a-f]{64}/[0-9]{1,9}$")
 DEFAULT_TIMEOUT = 10.0  # seconds per request: a cache that answers slower than a build is no use
 DEFAULT_RETRIES = 2  # extra attempts after the first, for refused/reset connections, timeouts and 5xx
 RETRY_STATUS = (408, 429, 500, 502, 503, 504)
@@ -29,9 +38,13 @@ class RemoteError(Exception):
     """The remote could not be used (unreachable, timing out, failing, or refusing us)."""
 
 
+class LeaseUnsupported(RemoteError):
+    """The remote cannot create an entry exclusively (no conditional PUT, no MKCOL)."""
+
+
 def check_name(name: str) -> str:
-    """Names go into URLs and object keys: allow only the three entry shapes (no traversal)."""
-    if not NAME_RE.match(name):
+    """Names go into URLs and object keys: allow only entry and lease shapes (no traversal)."""
+    if not (NAME_RE.match(name) or LEASE_RE.match(name)):
         raise ValueError(f"not a cache entry name: {name!r}")
     return name
 
@@ -49,6 +62,32 @@ class RemoteBackend:
 
     def exists(self, name: str) -> bool:
         raise NotImplementedError
+
+    # -- leases: see the module docstring --------------------------------------------------
+    def claim(self, name: str, data: bytes) -> bool:
+        """Create lease entry `name` holding `data` if it does not exist; False if it does."""
+        raise LeaseUnsupported(f"{self.url} cannot create entries exclusively")
+
+    def read_claim(self, name: str) -> tuple[bytes, float | None] | None:
+        """(body, age in seconds by the server's clock, or None if unknown), or None if absent.
+        A claim whose body is not written yet reads as b""."""
+        raise NotImplementedError
+
+    def update_claim(self, name: str, data: bytes) -> None:
+        """Rewrite the body of a claim we hold (its age starts again)."""
+        raise NotImplementedError
+
+
+def _server_age(date: str | None, modified: Any) -> float | None:
+    """Seconds since `modified`, by the server's own clock (its Date header): immune to our clock's skew."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        now = parsedate_to_datetime(date)
+        then = modified if hasattr(modified, "timestamp") else parsedate_to_datetime(modified)
+        return max(0.0, now.timestamp() - then.timestamp())
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _backoff(attempt: int) -> None:
@@ -91,28 +130,68 @@ class HttpRemote(RemoteBackend):
         self._opener = urllib.request.build_opener()  # honours the usual *_proxy variables
 
     def get(self, name: str) -> bytes | None:
-        status, body = self._request("GET", name)
+        status, body, _ = self._request("GET", check_name(name))
         return None if status == 404 else body
 
     def exists(self, name: str) -> bool:
-        return self._request("HEAD", name)[0] != 404
+        return self._request("HEAD", check_name(name))[0] != 404
 
     def put(self, name: str, data: bytes) -> None:
-        self._request("PUT", name, bytes(data))
+        self._request("PUT", check_name(name), bytes(data))
 
-    def _request(self, method: str, name: str, data: bytes | None = None) -> tuple[int, bytes]:
-        url = self.base + quote(check_name(name))
+    def claim(self, name: str, data: bytes) -> bool:
+        status = self._request("MKCOL", check_name(name) + "/", accept=(403, 404, 405, 409, 501))[0]
+        if status == 409:  # MKCOL needs its parent: the first lease in this namespace makes them
+            for parent in self._parents(name):
+                self._request(parent=True, method="MKCOL", path=parent, accept=(405, 409))
+            status = self._request("MKCOL", name + "/", accept=(403, 404, 405, 409, 501))[0]
+        if status == 201:
+            self.put_holder(name, data)
+            return True
+        if status == 405 and self._request("HEAD", name + "/", accept=(403, 404))[0] != 404:
+            return False  # it exists: someone else's claim
+        raise LeaseUnsupported(f"{self.url} does not create collections (MKCOL answered {status}): "
+                               "enable it (nginx: dav_methods PUT DELETE MKCOL)")
+
+    def read_claim(self, name: str) -> tuple[bytes, float | None] | None:
+        status, body, headers = self._request("GET", check_name(name) + "/holder")
+        if status != 404:
+            return body, _server_age(headers.get("Date"), headers.get("Last-Modified"))
+        if self._request("HEAD", name + "/", accept=(403, 404))[0] != 404:
+            return b"", None  # claimed a moment ago: the holder's body is on its way
+        return None
+
+    def update_claim(self, name: str, data: bytes) -> None:
+        self.put_holder(check_name(name), data)
+
+    def put_holder(self, name: str, data: bytes) -> None:
+        self._request("PUT", name + "/holder", bytes(data))
+
+    def _parents(self, name: str) -> list[str]:
+        """Absolute paths of the collections above a lease, outermost first: the base path's own
+        folders (an untouched namespace may not exist yet), then lease/ and lease/<key>/."""
+        base = urlsplit(self.base).path.strip("/").split("/")
+        folders = ["/".join(base[:i]) for i in range(1, len(base) + 1) if base[0]]
+        lease, key, _ = name.split("/")
+        return [f"/{f}/" for f in folders] + [urlsplit(self.base).path + p for p in (f"{lease}/", f"{lease}/{key}/")]
+
+    def _request(self, method: str, path: str, data: bytes | None = None,
+                 accept: tuple[int, ...] = (404,), parent: bool = False) -> tuple[int, bytes, Any]:
+        """(status, body, headers) for `path` under the base URL (an absolute path with `parent`). A
+        status in `accept` is an answer (404 never is for PUT); other 4xx raise RemoteError; refused
+        connections, timeouts and RETRY_STATUS are retried."""
+        url = (urlunsplit(urlsplit(self.base)._replace(path=quote(path))) if parent else self.base + quote(path))
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 _backoff(attempt - 1)
             try:
-                return self._once(method, url, data)
+                return self._once(method, url, data, accept)
             except _Retry as exc:
                 last = exc
         raise RemoteError(f"{method} {url} failed after {self.retries + 1} attempts: {last}")
 
-    def _once(self, method: str, url: str, data: bytes | None) -> tuple[int, bytes]:
+    def _once(self, method: str, url: str, data: bytes | None, accept: tuple[int, ...]) -> tuple[int, bytes, Any]:
         headers = dict(self._headers)
         if data is not None:
             headers["Content-Type"] = "application/octet-stream"
@@ -120,11 +199,11 @@ class HttpRemote(RemoteBackend):
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 # read() raises IncompleteRead when the body is shorter than Content-Length
-                return response.status, (response.read() if method == "GET" else b"")
+                return response.status, (response.read() if method == "GET" else b""), response.headers
         except urllib.error.HTTPError as exc:
             exc.close()
-            if exc.code == 404 and method != "PUT":
-                return 404, b""
+            if exc.code in accept and not (exc.code == 404 and method == "PUT"):
+                return exc.code, b"", exc.headers
             if exc.code in RETRY_STATUS:
                 raise _Retry(f"HTTP {exc.code} {exc.reason}") from None
             # 401/403/405/...: a configuration problem that retrying cannot fix
@@ -175,14 +254,33 @@ class S3Remote(RemoteBackend):
     def put(self, name: str, data: bytes) -> None:
         self._call(lambda: self._client.put_object(Bucket=self.bucket, Key=self._key(name), Body=bytes(data)))
 
-    def _call(self, action: Any) -> Any:
-        """Run one call (botocore already retried it); a missing object is None, anything else RemoteError."""
+    def claim(self, name: str, data: bytes) -> bool:
+        put = lambda: self._client.put_object(Bucket=self.bucket, Key=self._key(name), Body=bytes(data),  # noqa: E731
+                                              IfNoneMatch="*")
+        return self._call(put, taken=("PreconditionFailed", "412", "ConditionalRequestConflict", "409")) is not None
+
+    def read_claim(self, name: str) -> tuple[bytes, float | None] | None:
+        def read() -> tuple[bytes, float | None]:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
+            date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+            return response["Body"].read(), _server_age(date, response.get("LastModified"))
+
+        return self._call(read)
+
+    def update_claim(self, name: str, data: bytes) -> None:
+        self.put(name, data)
+
+    def _call(self, action: Any, taken: tuple[str, ...] = ()) -> Any:
+        """Run one call (botocore already retried it); a missing object (or, for a claim, one that is
+        `taken`) is None, anything else RemoteError."""
         try:
             return action()
         except self._errors.ClientError as exc:
             error = exc.response.get("Error", {})
-            if error.get("Code") in ("NoSuchKey", "404", "NotFound"):
+            if error.get("Code") in ("NoSuchKey", "404", "NotFound", *taken):
                 return None
+            if error.get("Code") in ("NotImplemented", "501") and taken:
+                raise LeaseUnsupported(f"{self.url}: conditional writes are not supported") from None
             raise RemoteError(f"{self.url}: {error.get('Code')} {error.get('Message') or ''}".strip()) from None
         except (self._errors.BotoCoreError, OSError, ValueError) as exc:
             raise RemoteError(f"{self.url}: {type(exc).__name__}: {exc}") from None

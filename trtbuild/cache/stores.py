@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ..errors import InputError
+from ..errors import CacheError, InputError
 from .local import LocalStore, default_cache_dir
 from .remote import DEFAULT_RETRIES, DEFAULT_TIMEOUT, open_remote
 from .signing import load_key
@@ -114,18 +114,37 @@ def cache_key(config: Mapping[str, Any] | None = None, environ: Mapping[str, str
     return load_key(**{arg: config.get(arg) or None for arg in KEY_FILE_KEYS})
 
 
+def _open_local(directory: Path, warn: Callable[[str], None], read_only: bool) -> Any:
+    """The local store; read-only when asked, or when the cache dir exists but cannot be written (its
+    hits are still worth having: a warning, not a failure)."""
+    from .readonly import ReadOnlyStore
+
+    if read_only:
+        return ReadOnlyStore(directory, warn)
+    try:
+        return LocalStore(directory, warn=warn)
+    except CacheError as exc:
+        if not directory.is_dir():
+            raise
+        warn(f"{exc}; reading it without storing anything")
+        return ReadOnlyStore(directory, warn)
+
+
 def open_store(cache_dir: str | None = None, *, warn: Callable[[str], None] | None = None,
                remote: str | None = None, remote_write: bool = False, config: Mapping[str, Any] | None = None,
-               environ: Mapping[str, str] | None = None, **options: Any):
+               environ: Mapping[str, str] | None = None, read_only: bool = False, **options: Any):
     """The store for `make` and friends. `cache_dir`: --cache-dir, else $TRTBUILD_CACHE_DIR, else ./cache.
 
     A LocalStore, or a LayeredStore when a remote cache is configured. Bad configuration raises
-    InputError (exit 2); an unreachable remote does not (it only warns, at first use).
+    InputError (exit 2); an unreachable remote does not (it only warns, at first use). `read_only`
+    (or a cache dir this process cannot write) reads the local cache without changing it.
     """
     environ = os.environ if environ is None else environ
     settings = remote_settings(remote, remote_write, config or {}, environ)
     key = cache_key(config, environ)  # read before opening anything: a bad key file is bad input
-    local = LocalStore(default_cache_dir(cache_dir), warn=warn)
+    local = _open_local(default_cache_dir(cache_dir), warn or (lambda message: None), read_only)
+    if read_only:
+        settings["write"] = False
     if not settings["url"]:
         return local
     try:

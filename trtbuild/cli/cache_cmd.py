@@ -16,10 +16,11 @@ from typing import Any
 
 import click
 
+from ..cache.local import SHARED_KINDS as KINDS
 from ..errors import InputError
+from .options import CacheOptions, cache_options
 from .output import emit_json, human_bytes, out, warn
 
-KINDS = ("blob", "segment", "recipe")  # what is shared and exported; other kinds are machine-local
 UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 AGES = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -32,17 +33,16 @@ def _config() -> dict:
     return read_cache_config(Path.cwd())
 
 
-def _local(cache_dir: str | None):
+def _local(cache: CacheOptions):
     from ..cache.local import LocalStore, default_cache_dir
 
-    return LocalStore(default_cache_dir(cache_dir), warn=warn)
+    return LocalStore(default_cache_dir(cache.cache_dir), warn=warn)
 
 
-def _layered(cache_dir: str | None, remote: str | None, write: bool):
+def _layered(cache: CacheOptions):
     from ..cache.layered import LayeredStore
-    from ..cache.stores import open_store
 
-    store = open_store(cache_dir, warn=warn, remote=remote, remote_write=write, config=_config())
+    store = cache.open()
     if not isinstance(store, LayeredStore):
         store.close()
         raise InputError("no remote cache configured: pass --remote-cache URL, set TRTBUILD_REMOTE_CACHE "
@@ -89,10 +89,8 @@ def _report(data: dict, as_json: bool, text: str) -> None:
         out.print(text, soft_wrap=True)
 
 
-cache_dir_option = click.option("--cache-dir", help="Local engine cache (default: $TRTBUILD_CACHE_DIR, then ./cache).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-remote_option = click.option("--remote-cache", "remote", metavar="URL",
-                             help="Remote cache (default: $TRTBUILD_REMOTE_CACHE, then trtbuild.toml).")
+local_cache = cache_options(remote=False)  # these commands look after the local cache only
 
 
 @click.group("cache")
@@ -103,13 +101,13 @@ def command() -> None:
 # -- inspecting -------------------------------------------------------------------------------
 
 @command.command("stats")
-@cache_dir_option
+@local_cache
 @json_option
-def stats(cache_dir: str | None, as_json: bool) -> int:
+def stats(cache: CacheOptions, as_json: bool) -> int:
     """Entries and bytes by kind."""
     from ..cache.local import default_cache_dir
 
-    directory = default_cache_dir(cache_dir)
+    directory = default_cache_dir(cache.cache_dir)
     kinds = {k: {"entries": 0, "bytes": 0} for k in KINDS}
     for entry in inventory(directory):
         slot = kinds.setdefault(entry["kind"], {"entries": 0, "bytes": 0})
@@ -123,26 +121,26 @@ def stats(cache_dir: str | None, as_json: bool) -> int:
 
 
 @command.command("ls")
-@cache_dir_option
+@local_cache
 @json_option
 @click.option("--kind", help="Only entries of this kind (blob, segment, recipe, ...).")
-def ls(cache_dir: str | None, as_json: bool, kind: str | None) -> int:
+def ls(cache: CacheOptions, as_json: bool, kind: str | None) -> int:
     """List entries: name, kind, bytes."""
     from ..cache.local import default_cache_dir
 
-    rows = [{k: e[k] for k in ("name", "kind", "bytes")} for e in inventory(default_cache_dir(cache_dir))
+    rows = [{k: e[k] for k in ("name", "kind", "bytes")} for e in inventory(default_cache_dir(cache.cache_dir))
             if kind is None or e["kind"] == kind]
     _report({"entries": rows}, as_json, "\n".join(f"{r['name']}  {r['kind']}  {r['bytes']}" for r in rows))
     return 0
 
 
 @command.command("verify")
-@cache_dir_option
+@local_cache
 @json_option
-def verify(cache_dir: str | None, as_json: bool) -> int:
+def verify(cache: CacheOptions, as_json: bool) -> int:
     """Read every entry as `make` does (blob digests, metadata checksums and keys, value files) and check
     that every metadata entry's blobs exist. Reports problems; changes nothing."""
-    store = _local(cache_dir)
+    store = _local(cache)
     problems, names = [], set(store.names())
     try:
         for name in sorted(names):
@@ -173,17 +171,17 @@ def _entry_problem(store, name: str, names: set[str]) -> str | None:
 # -- housekeeping -----------------------------------------------------------------------------
 
 @command.command("prune")
-@cache_dir_option
+@local_cache
 @json_option
 @click.option("--max-size", help="Drop the oldest entries until the cache is at most SIZE (e.g. 500M, 10G).")
 @click.option("--older-than", help="Drop entries stored longer ago than AGE (e.g. 12h, 7d).")
-def prune(cache_dir: str | None, as_json: bool, max_size: str | None, older_than: str | None) -> int:
+def prune(cache: CacheOptions, as_json: bool, max_size: str | None, older_than: str | None) -> int:
     """Drop old entries, then metadata whose blobs went with them."""
     if max_size is None and older_than is None:
         raise click.UsageError("give --max-size and/or --older-than")
     limit = parse_size(max_size) if max_size else None
     cutoff = time.time() - parse_age(older_than) if older_than else None
-    store = _local(cache_dir)
+    store = _local(cache)
     try:
         entries = inventory(store.directory)  # oldest first
         total = sum(e["bytes"] for e in entries)
@@ -222,11 +220,11 @@ def _dangling(store) -> list[str]:
 
 
 @command.command("clear")
-@cache_dir_option
+@local_cache
 @json_option
-def clear(cache_dir: str | None, as_json: bool) -> int:
+def clear(cache: CacheOptions, as_json: bool) -> int:
     """Delete every entry of the local cache."""
-    store = _local(cache_dir)
+    store = _local(cache)
     try:
         names = list(store.names())
         for name in names:
@@ -240,13 +238,11 @@ def clear(cache_dir: str | None, as_json: bool) -> int:
 # -- moving caches ----------------------------------------------------------------------------
 
 @command.command("push")
-@cache_dir_option
+@cache_options(write=True)
 @json_option
-@remote_option
-@click.option("--remote-write", is_flag=True, help="Confirm write access (or TRTBUILD_REMOTE_WRITE=1).")
-def push(cache_dir: str | None, as_json: bool, remote: str | None, remote_write: bool) -> int:
+def push(cache: CacheOptions, as_json: bool) -> int:
     """Upload every local entry to the remote cache (signing metadata when a key is configured)."""
-    store = _layered(cache_dir, remote, remote_write)
+    store = _layered(cache)
     try:
         if not store.write:
             raise InputError("push writes to the remote: pass --remote-write, set TRTBUILD_REMOTE_WRITE=1 "
@@ -261,16 +257,15 @@ def push(cache_dir: str | None, as_json: bool, remote: str | None, remote_write:
 
 @command.command("pull")
 @click.argument("recipes", nargs=-1, required=True)
-@cache_dir_option
+@cache_options()
 @json_option
-@remote_option
-def pull(recipes: tuple[str, ...], cache_dir: str | None, as_json: bool, remote: str | None) -> int:
+def pull(recipes: tuple[str, ...], cache: CacheOptions, as_json: bool) -> int:
     """Prefetch the cached build of RECIPES (recipe entry, segments, blobs) into the local cache."""
     from ..recipe import find_recipes, load_recipe
 
     paths = find_recipes(list(recipes))
     loaded = [load_recipe(p) for p in paths]  # bad recipes are bad input: fail before any download
-    store = _layered(cache_dir, remote, False)
+    store = _layered(cache)
     try:
         rows = [_pull_one(store, recipe) for recipe in loaded]
     finally:
@@ -309,15 +304,15 @@ def _pull_one(store, recipe) -> dict[str, Any]:
 
 @command.command("export")
 @click.argument("file", type=click.Path(dir_okay=False))
-@cache_dir_option
+@local_cache
 @json_option
-def export(file: str, cache_dir: str | None, as_json: bool) -> int:
+def export(file: str, cache: CacheOptions, as_json: bool) -> int:
     """Write every entry to FILE.tar (blobs first), for machines without network access."""
     from ..cache.stores import cache_key
 
     key = cache_key(_config())
     signer = key if key is not None and key.can_sign else None
-    store = _local(cache_dir)
+    store = _local(cache)
     count = 0
     try:
         with tarfile.open(file, "w") as tar:
@@ -355,14 +350,14 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 @command.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@cache_dir_option
+@local_cache
 @json_option
-def import_(file: str, cache_dir: str | None, as_json: bool) -> int:
+def import_(file: str, cache: CacheOptions, as_json: bool) -> int:
     """Read entries from FILE.tar, verifying every blob digest and (with a key configured) every signature."""
     from ..cache.stores import cache_key
 
     verifier = cache_key(_config())
-    store = _local(cache_dir)
+    store = _local(cache)
     try:
         imported, rejected = _import_tar(file, store, verifier)
     finally:

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     except TrtbuildError as exc:
         if debug:
             traceback.print_exc()
-        error(str(exc))
+        error(str(exc), exc.hint)
         code = exc.exit_code
     except Exception as exc:  # the boundary: one line, full details in a log shaped like a bug report
         if debug:

@@ -24,8 +24,11 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", markup=True, soft_wrap=True)
 
 
-def error(message: str) -> None:
+def error(message: str, hint: str | None = None) -> None:
+    """One error line (the file, the field or node, the message), then what to do next."""
     err.print(f"[red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    if hint:
+        err.print(f"  [dim]hint:[/] {escape(hint)}", markup=True, soft_wrap=True)
 
 
 def human_bytes(n: int) -> str:
@@ -37,11 +40,13 @@ def human_bytes(n: int) -> str:
 
 
 def make_table(results: list[dict[str, Any]]) -> Table:
+    """One row per recipe: what happened, why (the reason or the error), and where the output went."""
     table = Table(title=None, show_lines=False)
     for col, justify in (("recipe", "left"), ("status", "left"), ("precision", "left"), ("segments", "left"),
                          ("cache", "left"),
-                         ("build s", "right"), ("total s", "right"), ("engine", "right")):
+                         ("build s", "right"), ("total s", "right"), ("engine", "right"), ("output", "left")):
         table.add_column(col, justify=justify, no_wrap=True)
+    table.add_column("why", overflow="fold", min_width=24)
     colors = {"built": "green", "cached": "cyan", "failed": "red", "up-to-date": "cyan", "would build": "yellow"}
     for r in results:
         segs = r.get("segments") or []
@@ -50,14 +55,25 @@ def make_table(results: list[dict[str, Any]]) -> Table:
         hits = sum(1 for s in trt if s.get("cache") == "hit")
         status = r["status"]
         table.add_row(
-            r["name"], f"[{colors.get(status, 'white')}]{status}[/]", r.get("precision") or "-",
+            escape(r["name"]), f"[{colors.get(status, 'white')}]{status}[/]", r.get("precision") or "-",
             f"{len(trt)} trt / {n_torch} torch" if segs else "-",
             f"{hits}/{len(trt)} hit" if trt else "-",
             f"{sum(s.get('build_seconds') or 0 for s in trt):.2f}",
             f"{r.get('seconds', 0):.2f}",
             human_bytes(sum(s.get("engine_bytes") or 0 for s in trt)) if trt else "-",
+            escape(r.get("out_dir") or "-") if status != "failed" else "-",
+            escape(why(r)),
         )
     return table
+
+
+def why(report: dict[str, Any]) -> str:
+    """The reason a recipe was built or reused, short ("up to date", "weights: 1 tensor changed (fc.bias)");
+    for a failure, the error with the recipe's path left out (the row names the recipe)."""
+    if report["status"] == "failed":
+        return (report.get("error") or "failed").removeprefix(f"{report.get('path')}: ").splitlines()[0]
+    reason = report.get("reason") or "-"
+    return "up to date" if report.get("fast_path") or reason.startswith("up to date") else reason
 
 
 def fallback_lines(results: list[dict[str, Any]], limit: int = 20) -> list[str]:

@@ -6,7 +6,8 @@ import click
 from rich.table import Table
 
 from ..errors import TrtbuildError
-from .output import emit_json, err, error, out
+from .options import CacheOptions, cache_options
+from .output import emit_json, err, error, out, warn
 
 
 def verify_table(reports: list[dict]) -> Table:
@@ -32,11 +33,11 @@ def run_verify(paths, store) -> list[dict]:
     reports = []
     for path in paths:
         try:
-            recipe = load_recipe(path)
+            recipe = load_recipe(path, warn=warn)
             err.print(f"{recipe.display_name}: verify")
             reports.append(verify_recipe(recipe, store))
         except TrtbuildError as exc:
-            error(str(exc))
+            error(str(exc), exc.hint)
             reports.append({"name": path.stem, "ok": False, "error": str(exc), "exit_code": exc.exit_code,
                             "checks": []})
     return reports
@@ -50,15 +51,14 @@ def exit_code(reports: list[dict]) -> int:
 
 @click.command("verify")
 @click.argument("recipes", nargs=-1)
-@click.option("--cache-dir", help="Local engine cache (default: $TRTBUILD_CACHE_DIR, then ./cache).")
+@cache_options()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def command(recipes: tuple[str, ...], cache_dir: str | None, as_json: bool) -> int:
+def command(recipes: tuple[str, ...], cache: CacheOptions, as_json: bool) -> int:
     """Check RECIPES numerically: eager PyTorch vs the TensorRT networks evaluated on the CPU."""
     from ..recipe import find_recipes
-    from .make_cmd import open_store
 
     paths = find_recipes(list(recipes) or ["recipes"])
-    store = open_store(cache_dir)
+    store = cache.open()
     try:
         reports = run_verify(paths, store)
     finally:

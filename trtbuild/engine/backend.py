@@ -20,6 +20,10 @@ DISTRIBUTIONS = {"tensorrt": ("tensorrt", "tensorrt-cu13", "tensorrt-cu12"),
                  "tensorrt_rtx": ("tensorrt-rtx", "tensorrt_rtx_cu13")}
 # TensorRT-RTX runs engines on these compute capabilities only (it refuses Hopper, 9.0).
 RTX_RUNNABLE = {(8, 0), (8, 6), (8, 9), (12, 0), (12, 1)}
+# The AOT targets (`ComputeCapability` members) of each TensorRT-RTX release, so that a recipe is
+# checked at load without importing TensorRT (2 s); tests/engine compares this with the installed enum.
+RTX_TARGETS = {"1.7": ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")}
+BF16_MIN_CC = "8.0"  # bfloat16 arithmetic needs Ampere or newer
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,18 @@ def get_backend(preference: str = "auto") -> Backend:
     detail = f" ({last})" if "last" in locals() else ""
     wanted = "tensorrt or tensorrt_rtx" if preference == "auto" else preference
     raise BuildError(f"TensorRT is not importable: install {wanted} (pip install tensorrt-rtx){detail}")
+
+
+def known_compute_capabilities(preference: str = "auto") -> tuple[str, tuple[str, ...] | None]:
+    """(flavour, the compute capabilities it can target) for the backend `preference` picks, read
+    without importing TensorRT; None when this release is not in the table (checked at build instead).
+    Standard TensorRT builds for the local GPU only: it targets none."""
+    order = FLAVOURS if preference == "auto" else (preference,)
+    flavour = next((f for f in order if _installed(f)), order[-1])
+    if flavour == "tensorrt":
+        return flavour, ()
+    version = installed_version(flavour) or ""
+    return flavour, RTX_TARGETS.get(".".join(version.split(".")[:2]))
 
 
 def installed_version(flavour: str) -> str | None:

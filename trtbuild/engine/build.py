@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..conversion.interpreter import Network
 from ..errors import BuildError
@@ -22,26 +22,26 @@ class BuiltEngine:
     seconds: float
 
 
-def _progress_monitor(trt: Any, report: Callable[[str], None]) -> Any:
+def _progress_monitor(trt: Any, phases: Any) -> Any:
+    """Pass the builder's phases on to `phases` (a `trtbuild.timing.Timings`)."""
     class Monitor(trt.IProgressMonitor):
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
 
         def phase_start(self, phase, parent, num_steps):
-            if parent in (None, "Building engine"):  # the first two levels; deeper ones flood a log
-                report(phase)
+            phases.phase_start(phase, parent)
 
         def step_complete(self, name, step):
             return True  # never cancel
 
         def phase_finish(self, name):
-            pass
+            phases.phase_finish(name)
 
     return Monitor()
 
 
 def build_engine(net: Network, backend: Backend, settings: CompileSettings, compute_capabilities: list[str],
-                 profiles: list[Profile], progress: Callable[[str], None] | None = None) -> BuiltEngine:
+                 profiles: list[Profile], phases: Any = None) -> BuiltEngine:
     trt = backend.trt
     config = net.builder.create_builder_config()
     if settings.workspace_size:
@@ -54,8 +54,8 @@ def build_engine(net: Network, backend: Backend, settings: CompileSettings, comp
         for name, (lo, opt, hi) in profile.items():
             trt_profile.set_shape(name, lo, opt, hi)
         config.add_optimization_profile(trt_profile)
-    if progress is not None:
-        monitor = _progress_monitor(trt, progress)
+    if phases is not None:
+        monitor = _progress_monitor(trt, phases)
         config.progress_monitor = monitor
     start = time.perf_counter()
     plan = net.builder.build_serialized_network(net.network, config)

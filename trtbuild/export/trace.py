@@ -98,7 +98,35 @@ def trace(model: torch.nn.Module, inputs: Sequence[Any], *, which: str = "opt") 
         with torch.no_grad():
             return torch.export.export(model.eval(), args, kwargs, dynamic_shapes=shapes)
     except Exception as exc:
-        raise ModelError(_export_message(exc, specs)) from exc
+        error = ModelError(_export_message(exc, specs))
+        error.dims = _constrained_dims(str(exc), specs)
+        raise error from exc
+
+
+def arity_problem(model: torch.nn.Module, inputs: list[Input]) -> str | None:
+    """Why `inputs` cannot be passed to `model.forward` (how many it takes, and their names), or None."""
+    params = list(inspect.signature(model.forward).parameters.values())
+    if any(p.kind == p.VAR_POSITIONAL for p in params) or call_by_name(model, inputs):
+        return None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if len(required) <= len(inputs) <= len(positional):
+        return None
+    takes = f"{len(required)}" if len(required) == len(positional) else f"{len(required)} to {len(positional)}"
+    return (f"the recipe gives {len(inputs)} input(s) ({', '.join(str(i.name) for i in inputs)}); the model's "
+            f"forward takes {takes} ({', '.join(p.name for p in positional)})")
+
+
+def _constrained_dims(text: str, specs: list[Input]) -> list[tuple[int, int]]:
+    """(input index, dim) of each dynamic dim that torch.export's message is about."""
+    found = []
+    for k, spec in enumerate(specs):
+        for d in spec.dynamic_dims():
+            names = {spec.dim_names.get(d) or f"{_ident(spec.name or f'input{k}')}_dim{d}"}
+            if re.search(rf"L\['{re.escape(str(spec.name))}'\]\.size\(\)\[{d}\]", text) or any(
+                    re.search(rf"(?<![\w']){re.escape(n)}(?![\w'])", text) for n in names):
+                found.append((k, d))
+    return found
 
 
 def _export_message(exc: Exception, specs: list[Input]) -> str:

@@ -8,11 +8,12 @@ import re
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 
 from ..errors import RecipeError
+from . import checks
 from .schema import Recipe
 
 DEFAULTS_FILE = "trtbuild.toml"
@@ -76,8 +77,11 @@ def load_defaults(recipe_path: Path) -> dict[str, Any]:
     return merged
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Load and validate one recipe; raise `RecipeError` naming the file and field on bad input."""
+def load_recipe(path: str | Path, warn: Callable[[str], None] | None = None) -> Recipe:
+    """Load and validate one recipe; raise `RecipeError` naming the file and field on bad input.
+
+    Validation covers the values too (recipe/checks.py), without importing torch; `warn` hears about
+    what is suspicious but buildable (a named dim no input uses)."""
     path = Path(path)
     data = _merge(load_defaults(path), read_toml(path))
     try:
@@ -85,6 +89,14 @@ def load_recipe(path: str | Path) -> Recipe:
     except ValidationError as exc:
         raise _recipe_error(path, exc) from None
     recipe._path = path.resolve()
+    found = checks.problems(recipe)
+    if found:
+        messages: dict[str, list[str]] = {}
+        for field, text in found:
+            messages.setdefault(field, []).append(text)
+        raise _one_error(path, {field: ["; ".join(texts)] for field, texts in messages.items()})
+    for field, text in checks.warnings(recipe) if warn else ():
+        warn(f"{path}: {field}: {text}")
     return recipe
 
 
@@ -171,6 +183,11 @@ def _recipe_error(path: Path, exc: ValidationError) -> RecipeError:
             field = ".".join(p for p in (field, nested.group(1)) if p)
             text = nested.group(2)
         messages.setdefault(field or "(top level)", []).append(text)
+    return _one_error(path, messages)
+
+
+def _one_error(path: Path, messages: dict[str, list[str]]) -> RecipeError:
+    """One error for every field at fault: the first on the error line, the others below it."""
     (field, texts), *others = messages.items()  # one line per field: a union's members share one
     more = "".join(f"\n  {p}: {', or '.join(t)}" for p, t in others)
     return RecipeError(str(path), field, ", or ".join(texts) + more)

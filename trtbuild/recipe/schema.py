@@ -22,7 +22,8 @@ class ModelSection(_Section):
     weights: str | None = Field(None, description="state dict (.safetensors or torch.save), relative to the recipe")
     program: str | None = Field(None, description="a saved torch.export program (.pt2), relative to the recipe")
     sources: list[str] = Field(default_factory=list, description="globs of model source files (fast-path stamp)")
-    seed: int = Field(0, description="torch RNG seed set before calling the factory (random init is reproducible)")
+    seed: int = Field(0, ge=-2**63, lt=2**64,  # what torch.manual_seed accepts
+                      description="torch RNG seed set before calling the factory (random init is reproducible)")
 
     @field_validator("factory")
     @classmethod
@@ -117,10 +118,10 @@ class OutputSection(_Section):
 
 
 class VerifySection(_Section):
-    rtol: float | None = Field(None, ge=0)
-    atol: float | None = Field(None, ge=0)
+    rtol: float | None = Field(None, ge=0, allow_inf_nan=False)
+    atol: float | None = Field(None, ge=0, allow_inf_nan=False)
     samples: int = Field(2, ge=1, le=100)
-    seed: int = 0
+    seed: int = Field(0, ge=-2**63, lt=2**64)
 
 
 class Recipe(_Section):
