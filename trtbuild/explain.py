@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 # Key document fields, in the order `explain` prints them.
-COMPONENTS = ("graph", "weights", "inputs", "settings", "backend", "target", "trtbuild", "compiler", "format")
+COMPONENTS = ("graph", "weights", "inputs", "settings", "quantize", "backend", "target", "trtbuild", "compiler",
+              "format")
 
 
 def last_key_doc(out_dir: Path) -> dict[str, Any] | None:
@@ -66,8 +67,19 @@ def diff_key_docs(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     return lines
 
 
+def calibration_status(doc: dict[str, Any], store: Any) -> dict[str, Any] | None:
+    """For a quantized recipe: its calibration key and whether make would reuse cached scales."""
+    key = (doc.get("quantize") or {}).get("calibration_key")
+    if key is None:
+        return None
+    cached = store is not None and store.get_meta("calibration", key) is not None
+    return {"key": key, "cached": cached,
+            "says": "scales cached: make reuses them, no calibration" if cached else
+                    "scales not cached: make will calibrate"}
+
+
 def components(doc: dict[str, Any]) -> dict[str, Any]:
     """The key's components, compact: digests for graph and weights, values for the rest."""
-    out = {field: doc.get(field) for field in COMPONENTS}
+    out = {field: doc.get(field) for field in COMPONENTS if field != "quantize" or "quantize" in doc}
     out["weights"] = {"digest": doc.get("weights"), "tensors": len(doc.get("weight_digests", {}))}
     return out

@@ -40,6 +40,7 @@ class RecipeResult:
     # timed stages and TensorRT phases for `make --profile` (trtbuild/timing.py)
     model: Any = None
     program: Any = None
+    quantized: Any = None  # export.quantize.Quantized, for quantized recipes built in this process
     traceback: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -104,7 +105,19 @@ def recipe_target(recipe: Recipe) -> Any:
 
 
 def key_document(recipe: Recipe, program: Any, weights: dict[str, str] | None = None) -> dict[str, Any]:
-    """The recipe key's document; make, check, explain and cache pull all use this one."""
+    """The recipe key's document; make, check, explain and cache pull all use this one.
+
+    A quantized recipe's key covers the float program plus `quantize`: its settings and the key of
+    its calibration (graph, weights, calibration source and data), which decide the scales."""
+    doc = _float_key_document(recipe, program, weights)
+    if recipe.quantize is not None:
+        from .export.calibration import calibration_for
+
+        _add_quantize(doc, recipe, calibration_for(recipe, doc))
+    return doc
+
+
+def _float_key_document(recipe: Recipe, program: Any, weights: dict[str, str] | None) -> dict[str, Any]:
     from .cache.key import recipe_key_doc
 
     target = recipe_target(recipe)
@@ -112,12 +125,21 @@ def key_document(recipe: Recipe, program: Any, weights: dict[str, str] | None = 
                           weights)
 
 
+def _add_quantize(doc: dict[str, Any], recipe: Recipe, calibration: Any) -> None:
+    doc["quantize"] = dict(recipe.quantize.model_dump(mode="json"), calibration_key=calibration.key)
+
+
+def precision(recipe: Recipe) -> str:
+    """What the engine computes in: the quantized format, else the lowest float precision."""
+    return recipe.quantize.format if recipe.quantize is not None else recipe.settings.lowest_float()
+
+
 def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
                 progress: Callable[[str], None] | None = None, fast_path: bool = True) -> RecipeResult:
     """Build one recipe. Expected failures come back as a failed result, never as a traceback."""
     from . import stamp as stamps
 
-    result = RecipeResult(recipe.display_name, str(recipe.path), precision=recipe.settings.lowest_float())
+    result = RecipeResult(recipe.display_name, str(recipe.path), precision=precision(recipe))
     start = time.perf_counter()
     try:
         out_dir = output_dir(recipe, out_root)
@@ -177,6 +199,7 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: R
         from .assembly.artifacts import describe_module, write_artifacts
         from .cache.key import key_of, program_weights
         from .engine.backend import get_backend
+        from .export.calibration import calibration_for, quantized_program
         from .pipeline import compile_program
         from .stamp import previous_build, record_build
 
@@ -187,13 +210,20 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: R
     result.program = program
     inputs, settings, target = recipe.compile_inputs(), recipe.settings, recipe_target(recipe)
     weights = program_weights(program)
-    doc = key_document(recipe, program, weights)
+    doc = _float_key_document(recipe, program, weights)
+    calibration = calibration_for(recipe, doc, _warn(store)) if recipe.quantize is not None else None
+    if calibration is not None:
+        _add_quantize(doc, recipe, calibration)
     result.key = key = key_of(doc)
     previous = previous_build(recipe, store)
     cached = _cached_build(store, key)
     if cached is None:
         with _exclusive_build(store, key, timings) as cached:
             if cached is None:
+                if calibration is not None:
+                    result.quantized = quantized_program(recipe, program, calibration, store, timings)
+                    program = result.quantized.program
+                    weights = program_weights(program)
                 compiled = compile_program(program, inputs, settings, target, store=store,
                                            weight_digests=weights, timings=timings)
                 result.segments = [s.report() for s in compiled.segments]
@@ -261,6 +291,10 @@ def check_recipe(recipe: Recipe, store: Any, out_root: str | None, fast_path: bo
     return dict(report, status="would build", key=key, reason="; ".join(diff_key_docs(before, doc)))
 
 
+def _warn(store: Any) -> Callable[[str], None] | None:
+    return getattr(store, "warn", None)  # the stores carry the CLI's warning channel
+
+
 def _stable_report(segments: list[dict]) -> list[dict]:
     return [{k: v for k, v in s.items() if k not in ("cache", "build_seconds")} for s in segments]
 
@@ -317,23 +351,40 @@ def _cached_build(store: Any, key: str) -> tuple[dict, dict[str, bytes]] | None:
 
 
 def verify_recipe(recipe: Recipe, store: Any, made: RecipeResult | None = None) -> dict[str, Any]:
-    """Eager vs reference execution of the compiled module at the recipe's check points."""
+    """Eager vs reference execution of the compiled module at the recipe's check points.
+
+    A quantized recipe is checked against the fake-quantized eager model (the conversion's
+    correctness, at the tolerance) and its error against the float model is reported beside it."""
     from .export.trace import call_by_name
     from .pipeline import compile_program
     from .verify.check import tolerances, verify_module
 
     inputs, settings = recipe.compile_inputs(), recipe.settings
     if made is not None and made.program is not None:
-        model, program = made.model, made.program
+        model, program, quantized = made.model, made.program, made.quantized
     else:
-        model, program = export_recipe(recipe)
-    compiled = compile_program(program, inputs, settings, recipe_target(recipe), store=store)
-    rtol, atol = tolerances(settings.lowest_float(), recipe.verify.rtol, recipe.verify.atol)
+        (model, program), quantized = export_recipe(recipe), None
+    if recipe.quantize is not None and quantized is None:
+        quantized = quantize_recipe(recipe, program, store)
+    reference = quantized.fake_quant if quantized is not None else model
+    compiled = compile_program(quantized.program if quantized is not None else program, inputs, settings,
+                               recipe_target(recipe), store=store)
+    rtol, atol = tolerances(precision(recipe), recipe.verify.rtol, recipe.verify.atol)
     by_name = recipe.model.factory is not None and call_by_name(model, inputs)
-    checks = verify_module(model, compiled.module, inputs, rtol=rtol, atol=atol, samples=recipe.verify.samples,
-                           seed=recipe.verify.seed, by_name=by_name)
-    return {"name": recipe.display_name, "ok": all(c.ok for c in checks), "precision": settings.lowest_float(),
+    checks = verify_module(reference, compiled.module, inputs, rtol=rtol, atol=atol, samples=recipe.verify.samples,
+                           seed=recipe.verify.seed, by_name=by_name,
+                           float_model=model if quantized is not None else None)
+    return {"name": recipe.display_name, "ok": all(c.ok for c in checks), "precision": precision(recipe),
             "rtol": rtol, "atol": atol, "checks": [c.report() for c in checks]}
+
+
+def quantize_recipe(recipe: Recipe, program: Any, store: Any) -> Any:
+    """The recipe's quantized program and fake-quantized model, from cached scales when there are some."""
+    from .export.calibration import calibration_for, quantized_program
+    from .timing import Timings
+
+    calibration = calibration_for(recipe, _float_key_document(recipe, program, None), _warn(store))
+    return quantized_program(recipe, program, calibration, store, Timings())
 
 
 def plan_recipe(recipe: Recipe, graph: bool = False) -> dict[str, Any]:

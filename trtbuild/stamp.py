@@ -130,12 +130,16 @@ def _imported_modules(source: Path) -> set[str]:
 
 
 def _model_modules(recipe: Any, root: Path) -> tuple[dict[str, Path], set[str]]:
-    """The factory's module and the local modules it imports, transitively ({name: file}), and the
-    installed packages they import (their versions enter the stamp; their files do not)."""
-    factory = recipe.model.factory.partition(":")[0] if recipe.model.factory else None
+    """The modules of the factory and of the calibration callable, and the local modules they import,
+    transitively ({name: file}); and the installed packages they import (their versions enter the
+    stamp; their files do not). Data a calibration callable reads belongs in `[model] sources`."""
+    named = [recipe.model.factory, recipe.quantize.calibration if recipe.quantize is not None else None]
+    roots = [spec.partition(":")[0] for spec in named if spec]
     local: dict[str, Path] = {}
-    packages = {factory.split(".")[0]} if factory else set()  # a local factory may be an installed dist too
-    pending = [factory] if factory else []
+    packages = {name.split(".")[0] for name in roots}  # a local module may be an installed dist too
+    if recipe.quantize is not None:
+        packages.add("torchao")  # the quantization library decides the scales
+    pending = list(roots)
     while pending:
         name = pending.pop()
         if name in local or name.split(".")[0] in sys.stdlib_module_names:

@@ -33,7 +33,8 @@ def lowered_ops(module: torch.nn.Module, args: Sequence[torch.Tensor]) -> set[st
 
 
 def check_converted(module: torch.nn.Module, args: Sequence[torch.Tensor], *, rtol: float = 1e-5,
-                    atol: float = 1e-6, dynamic: Sequence[Any] | None = None, **settings: Any) -> list[str]:
+                    atol: float = 1e-6, dynamic: Sequence[Any] | None = None,
+                    compute_capabilities: Sequence[str] = (), **settings: Any) -> list[str]:
     """Compile with every op in TensorRT and compare reference execution with eager; return ops converted."""
     module = module.eval()
     inputs = list(dynamic) if dynamic is not None else as_inputs(list(args))
@@ -41,7 +42,7 @@ def check_converted(module: torch.nn.Module, args: Sequence[torch.Tensor], *, rt
 
     program = trace(module, inputs) if dynamic is not None else torch.export.export(module, tuple(args))
     settings = make_settings({"min_block_size": 1, "require_full_compilation": True, **settings})
-    compiled = compile_program(program, inputs, settings, Target(get_backend()))
+    compiled = compile_program(program, inputs, settings, Target(get_backend(), tuple(compute_capabilities)))
     from trtbuild.assembly.runtime import set_reference
 
     set_reference(compiled.module)

@@ -202,10 +202,13 @@ def test_converter_matches_eager(case):
 
 
 def test_every_converter_has_a_numeric_test():
+    from .test_ops_math import CASES as MATH_CASES, COVERS as RANDOM  # math, reductions, pooling, resize
     from .test_ops_zoo import CASES as ZOO_CASES  # the model zoo's op families
 
     from .test_symbolic import COVERS as SYMBOLIC  # sizes need dynamic shapes: tested on their own
+    from .test_quantize_ops import COVERS as QUANTIZE  # Q/DQ ops, with their own constants and targets
 
-    covered = {op for case in CASES + ZOO_CASES for op in case.covers} | set(SYMBOLIC)
+    covered = ({op for case in CASES + ZOO_CASES + MATH_CASES for op in case.covers} | set(SYMBOLIC) | set(RANDOM)
+               | set(QUANTIZE))
     untested = sorted(str(t) for t in all_converters() if str(t) not in covered)
     assert not untested, f"converters without a numeric test: {untested}"

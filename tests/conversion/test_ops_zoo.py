@@ -163,7 +163,7 @@ def test_converter_matches_eager(case):
 
 FALLBACKS = [
     ("integer-bitwise-and", lambda x, y: x & y, (ri(0, 9, 4), ri(0, 9, 4)), "aten.bitwise_and.Tensor",
-     "bool tensors only"),
+     "bool operands only"),
     ("attention-dropout", lambda q: F.scaled_dot_product_attention(q, q, q, dropout_p=0.5), (r(1, 2, 3, 4),),
      "aten.scaled_dot_product_attention.default", "dropout"),
     ("attention-shared-query",

@@ -64,3 +64,19 @@ def test_weights_move_into_their_segment():
     sub = p.submodule(p.segments[0])
     assert [n.op for n in p.gm.graph.nodes].count("get_attr") == 0
     assert sum(1 for n in sub.graph.nodes if n.op == "get_attr") >= 6
+
+
+def test_float_arithmetic_on_sizes_stays_with_its_torch_user():
+    """`x.shape[1] / 2` is a SymFloat computed in torch: the op using it must not become an engine input."""
+    import trtbuild
+
+    class ScaleBySize(nn.Module):
+        def forward(self, x):
+            return x * (x.shape[1] / 2) + 1
+
+    inputs = [trtbuild.Input(min_shape=(1, 2), opt_shape=(2, 4), max_shape=(4, 8), name="x")]
+    module = trtbuild.compile(trtbuild.trace(ScaleBySize(), inputs), inputs, min_block_size=1)
+    trtbuild.set_reference(module)
+    x = torch.randn(3, 6)
+    assert torch.allclose(module(x), ScaleBySize()(x))
+    assert [n.target for n in module.graph.nodes if n.op == "call_module"] == ["torch_0", "trt_0"]

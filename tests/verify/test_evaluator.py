@@ -564,7 +564,14 @@ def test_einsum():
      lambda x: F.interpolate(x, size=(3, 9), mode="bilinear", align_corners=True)),
     ("CUBIC", "HALF_PIXEL", "FLOOR", (1, 2, 8, 10), None,
      lambda x: F.interpolate(x, size=(8, 10), mode="bicubic", align_corners=False)),
-], ids=["nearest", "nearest_exact", "bilinear", "bilinear_align", "bicubic"])
+    ("LINEAR", "HALF_PIXEL", "FLOOR", None, (1, 1, 1.5, 0.75),
+     lambda x: F.interpolate(x, scale_factor=(1.5, 0.75), mode="bilinear", align_corners=False)),
+    ("CUBIC", "ALIGN_CORNERS", "FLOOR", None, (1, 1, 2.0, 1.6),
+     lambda x: F.interpolate(x, scale_factor=(2.0, 1.6), mode="bicubic", align_corners=True)),
+    ("NEAREST", "HALF_PIXEL", "HALF_UP", None, (1, 1, 0.5, 1.6),
+     lambda x: F.interpolate(x, scale_factor=(0.5, 1.6), mode="nearest-exact")),
+], ids=["nearest", "nearest_exact", "bilinear", "bilinear_align", "bicubic", "bilinear_scales", "bicubic_align_scales",
+        "nearest_exact_scales"])
 def test_resize(mode, transform, rounding, size, scales, reference):
     net = Net()
     x = torch.randn(1, 2, 4, 5)
@@ -628,6 +635,16 @@ def test_fill_linspace_static_and_dynamic():
     assert outs["random"].shape == (2, 3) and bool(((outs["random"] >= 2) & (outs["random"] < 3)).all())
 
 
+def test_fill_random_normal_mean_and_std():
+    net = Net()
+    normal = net.n.add_fill((4000,), trt.FillOperation.RANDOM_NORMAL, trt.float16)
+    normal.alpha, normal.beta = 3.0, 0.5  # mean, standard deviation
+    net.out(normal)
+    y = net.run()["y"]
+    assert y.dtype == torch.float16 and y.shape == (4000,)
+    assert abs(float(y.float().mean()) - 3.0) < 0.05 and abs(float(y.float().std()) - 0.5) < 0.05
+
+
 def test_dynamic_reshape_from_shape_tensor():
     """x: (-1, 3, 4) -> reshape to (N * 3, 4) with dims computed from Shape, Gather, ElementWise, Concat."""
     net = Net()
@@ -661,6 +678,70 @@ def test_assertion():
     close(net.run(x=torch.ones(2, 4))["y"], torch.ones(2, 4))
     with pytest.raises(EvaluationError, match="batch must be 2"):
         net.run(x=torch.ones(3, 4))
+
+
+# ---------------------------------------------------------------- quantize and dequantize
+
+def test_int8_quantize_rounds_half_to_even_clamps_and_dequantizes():
+    net = Net()
+    x = torch.tensor([[0.0625, 0.1875, -0.3125, 40.0, -40.0, 0.3, -0.01, 15.9]])
+    scale = net.const(np.array(0.125, dtype=np.float32))
+    q = net.n.add_quantize(net.input("x", x.shape), scale, trt.int8)
+    net.out(q, name="q")
+    net.out(net.n.add_dequantize(q.get_output(0), scale, trt.float32), name="y")
+    got = net.run(x=x)
+    # documented: clamp(round_half_even(x / scale), -128, 127); written out for these values
+    expected_q = torch.tensor([[0, 2, -2, 127, -128, 2, 0, 127]], dtype=torch.int8)
+    close(got["q"], expected_q, atol=0, rtol=0)
+    close(got["y"], expected_q.float() * 0.125, atol=0, rtol=0)
+
+
+def test_per_channel_dequantize_scales_along_axis():
+    net = Net()
+    q = torch.randint(-128, 128, (2, 3, 4), dtype=torch.int8)
+    scales = torch.tensor([0.5, 2.0, 4.0])
+    const = net.n.add_constant(q.shape, net.array(q.numpy())).get_output(0)
+    dq = net.n.add_dequantize(const, net.const(scales), trt.float32)
+    dq.axis = 1
+    net.out(dq)
+    close(net.run()["y"], q.float() * scales.reshape(1, 3, 1), atol=0, rtol=0)
+
+
+def test_per_channel_quantize_with_zero_point_input():
+    net = Net()
+    x = torch.randn(3, 4) * 50
+    scales = torch.tensor([0.25, 0.5, 1.0, 2.0])
+    q = net.n.add_quantize(net.input("x", x.shape), net.const(scales), trt.int8)
+    q.axis = 1
+    q.set_input(2, net.const(np.zeros(4, dtype=np.int8), np.int8))
+    net.out(q)
+    expected = torch.fake_quantize_per_channel_affine(x, scales, torch.zeros(4, dtype=torch.int32), 1, -128, 127)
+    close(net.run(x=x)["y"], (expected / scales).round().to(torch.int8), atol=0, rtol=0)
+
+
+def test_fp8_quantize_saturates_and_rounds_to_e4m3():
+    net = Net()
+    # 1000 and -1000 saturate to +-448; 17 lies between E4M3 neighbours 16 and 18 (tie: even mantissa 16);
+    # 0.3 rounds to the nearest E4M3 value, not to an integer
+    x = torch.tensor([1000.0, -1000.0, 17.0, 0.3, -2.75, 300.0])
+    scale = net.const(np.array(1.0, dtype=np.float32))
+    q = net.n.add_quantize(net.input("x", x.shape), scale, trt.fp8)
+    net.out(net.n.add_dequantize(q.get_output(0), net.const(np.array(0.5, dtype=np.float32)), trt.float32))
+    y = net.run(x=x)["y"]
+    close(y, torch.tensor([448.0, -448.0, 16.0, 0.3125, -2.75, 288.0]) * 0.5, atol=0, rtol=0)
+
+
+def test_fp8_constant_needs_weights_fallback():
+    net = Net()
+    value = torch.tensor([[1.5, -0.25, 448.0]]).to(torch.float8_e4m3fn)
+    raw = net.array(value.view(torch.uint8).numpy())
+    const = net.n.add_constant((1, 3), trt.Weights(trt.DataType.FP8, raw.ctypes.data, raw.size))
+    const.name = "fp8_const"
+    net.out(net.n.add_dequantize(const.get_output(0), net.const(np.array(2.0, dtype=np.float32)), trt.float32))
+    with pytest.raises(EvaluationError, match="fp8_const"):
+        net.run()
+    out = evaluate(net.n, {}, trt=trt, weights={"fp8_const": value})["y"]
+    close(out, torch.tensor([[3.0, -0.5, 896.0]]), atol=0, rtol=0)
 
 
 # ---------------------------------------------------------------- evaluation machinery

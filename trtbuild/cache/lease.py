@@ -30,7 +30,7 @@ import time
 import uuid
 from typing import Any, Callable, TypeVar
 
-from ..errors import InputError
+from .lock import env_seconds
 from .remote import LeaseUnsupported, RemoteBackend, RemoteError
 
 DEFAULT_TTL = 120.0  # seconds without a heartbeat before a lease is free; the heartbeat runs every ttl/4
@@ -40,25 +40,12 @@ SETTLE_SECONDS = 2.0  # best effort (no atomic claim): how long to let rival wri
 T = TypeVar("T")
 
 
-def _seconds(name: str, default: float, environ: Any = None) -> float:
-    text = (os.environ if environ is None else environ).get(name)
-    if text in (None, ""):
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:  # also rejects nan
-        raise InputError(f"{name} must be a positive number of seconds, not {text!r}")
-    return value
-
-
 def lease_ttl(environ: Any = None) -> float:
-    return _seconds("TRTBUILD_LEASE_TTL", DEFAULT_TTL, environ)
+    return env_seconds("TRTBUILD_LEASE_TTL", DEFAULT_TTL, environ)
 
 
 def lease_wait(environ: Any = None) -> float:
-    return _seconds("TRTBUILD_LEASE_WAIT", DEFAULT_WAIT, environ)
+    return env_seconds("TRTBUILD_LEASE_WAIT", DEFAULT_WAIT, environ)
 
 
 class RemoteLease:

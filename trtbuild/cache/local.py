@@ -4,6 +4,7 @@ Entries:
   blob/<sha256>     raw bytes (engines, fallback graphs); the key is the SHA-256 of the bytes
   segment/<key>     JSON: the engine blob's digest, I/O specs, the key document
   recipe/<key>      JSON: the assembly manifest and the digests of every blob it needs
+  calibration/<key> JSON: a quantized recipe's scales (every observer's state), see export/calibration.py
   stamp/<digest>    JSON: the recipe key that a recipe's declared inputs gave (see stamp.py)
   latest/<id>       JSON: a recipe file's last build: stamp, key document, build time (see stamp.py)
   lock/<key>        JSON: who is building <key> right now (see lock.py)
@@ -34,7 +35,7 @@ from .digest import digest_bytes
 
 DEFAULT_SIZE_LIMIT = 64 << 30  # 64 GiB: engines are large; prune explicitly with `cache prune`
 # What remotes and cache archives share, blobs first; other kinds (lock, filehash) describe this machine.
-SHARED_KINDS = ("blob", "segment", "recipe", "stamp", "latest")
+SHARED_KINDS = ("blob", "segment", "recipe", "calibration", "stamp", "latest")
 
 
 class SafeDisk(diskcache.Disk):

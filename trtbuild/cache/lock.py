@@ -35,18 +35,23 @@ DEFAULT_EXPIRE = 15 * 60.0
 POLL_SECONDS = 0.1
 
 
-def lock_expiry(environ: Any = None) -> float:
-    """Seconds after which a lock is free whoever holds it: TRTBUILD_LOCK_EXPIRE, else 15 minutes."""
-    text = (os.environ if environ is None else environ).get("TRTBUILD_LOCK_EXPIRE")
+def env_seconds(name: str, default: float, environ: Any = None) -> float:
+    """A positive number of seconds from environment variable `name`; InputError (exit 2) if it is not one."""
+    text = (os.environ if environ is None else environ).get(name)
     if text in (None, ""):
-        return DEFAULT_EXPIRE
+        return default
     try:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
     if not seconds > 0:  # also rejects nan
-        raise InputError(f"TRTBUILD_LOCK_EXPIRE must be a positive number of seconds, not {text!r}")
+        raise InputError(f"{name} must be a positive number of seconds, not {text!r}")
     return seconds
+
+
+def lock_expiry(environ: Any = None) -> float:
+    """Seconds after which a lock is free whoever holds it: TRTBUILD_LOCK_EXPIRE, else 15 minutes."""
+    return env_seconds("TRTBUILD_LOCK_EXPIRE", DEFAULT_EXPIRE, environ)
 
 
 def process_alive(pid: int) -> bool:

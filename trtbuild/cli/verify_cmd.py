@@ -12,18 +12,27 @@ from .output import emit_json, err, error, out, warn
 
 def verify_table(reports: list[dict]) -> Table:
     table = Table()
-    for col in ("recipe", "check", "input shapes", "output", "max abs", "max rel", "tolerance", "ok"):
-        table.add_column(col, no_wrap=True, justify="right" if col.startswith("max") else "left")
+    quantized = any("vs_float" in o for rep in reports for c in rep.get("checks", []) for o in c["outputs"])
+    columns = ("recipe", "check", "input shapes", "output", "max abs", "max rel", "tolerance", "ok")
+    for col in columns + (("max rel vs float", "cosine vs float") if quantized else ()):
+        table.add_column(col, no_wrap=True, justify="right" if col.startswith(("max", "cos")) else "left")
     for rep in reports:
         if "error" in rep:
-            table.add_row(rep["name"], "-", "-", "-", "-", "-", "-", "[red]error[/]")
+            table.add_row(rep["name"], "-", "-", "-", "-", "-", "-", "[red]error[/]", *(("-", "-") if quantized else ()))
             continue
         for check in rep["checks"]:
             for o in check["outputs"]:
                 table.add_row(rep["name"], check["shape"], " ".join("x".join(map(str, s)) for s in check["input_shapes"]),
                               o["name"], f"{o['max_abs']:.2e}", f"{o['max_rel']:.2e}", f"rtol {rep['rtol']:g}",
-                              "[green]yes[/]" if o["ok"] else "[red]NO[/]")
+                              "[green]yes[/]" if o["ok"] else "[red]NO[/]", *_vs_float(o, quantized))
     return table
+
+
+def _vs_float(output: dict, quantized: bool) -> tuple[str, ...]:
+    if not quantized:
+        return ()
+    vs = output.get("vs_float")
+    return (f"{vs['max_rel']:.2e}", f"{vs['cosine']:.6f}") if vs else ("-", "-")
 
 
 def run_verify(paths, store) -> list[dict]:

@@ -27,6 +27,8 @@ TORCH_TO_NUMPY = {
 
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+# Types numpy lacks: their bytes travel as these integer types, and TensorRT reads them back opaque.
+OPAQUE_DTYPES = {torch.bfloat16: torch.int16, torch.float8_e4m3fn: torch.uint8}
 
 
 def source_location(node: torch.fx.Node) -> str:
@@ -78,7 +80,7 @@ class ConversionContext:
         self._constants: dict[int, Any] = {}
         self._layer_count = 0
         self._layers_of_node: list[Any] = []
-        # bf16 weights cannot be read back from a network: the reference evaluator gets them here,
+        # bf16/fp8 weights cannot be read back from a network: the reference evaluator gets them here,
         # keyed "<layer name>" (constants) or "<layer name>:<role>" (e.g. a conv's kernel)
         self.reference_weights: dict[str, torch.Tensor] = {}
         self._pending_weights: list[tuple[str, torch.Tensor]] = []
@@ -88,7 +90,7 @@ class ConversionContext:
         dt = self.trt.DataType
         table = {torch.float32: dt.FLOAT, torch.float16: dt.HALF, torch.bfloat16: dt.BF16,
                  torch.int32: dt.INT32, torch.int64: dt.INT64, torch.bool: dt.BOOL,
-                 torch.int8: dt.INT8, torch.uint8: dt.UINT8}
+                 torch.int8: dt.INT8, torch.uint8: dt.UINT8, torch.float8_e4m3fn: dt.FP8}
         if dtype not in table:
             raise self.error(f"dtype {dtype} has no TensorRT equivalent")
         return table[dtype]
@@ -97,7 +99,7 @@ class ConversionContext:
         dt = self.trt.DataType
         table = {dt.FLOAT: torch.float32, dt.HALF: torch.float16, dt.BF16: torch.bfloat16,
                  dt.INT32: torch.int32, dt.INT64: torch.int64, dt.BOOL: torch.bool,
-                 dt.INT8: torch.int8, dt.UINT8: torch.uint8}
+                 dt.INT8: torch.int8, dt.UINT8: torch.uint8, dt.FP8: torch.float8_e4m3fn}
         return table[trt_dtype]
 
     # -- layers -----------------------------------------------------------------------------
@@ -150,12 +152,13 @@ class ConversionContext:
                 array = array.astype(np.float32)
         array = np.require(array, requirements="C")  # not ascontiguousarray: it turns 0-d into 1-d
         self.keepalive.append(array)
-        if array.dtype == np.int16 and isinstance(value, torch.Tensor) and tensor.dtype == torch.bfloat16:
-            weights = self.trt.Weights(self.trt.DataType.BF16, array.ctypes.data, array.size)
+        opaque = isinstance(value, torch.Tensor) and tensor.dtype in OPAQUE_DTYPES
+        if opaque:
+            weights = self.trt.Weights(self.trt_dtype(tensor.dtype), array.ctypes.data, array.size)
         else:
             weights = self.trt.Weights(array)
         result = self.out(self.network.add_constant(tuple(array.shape), weights))
-        if array.dtype == np.int16 and isinstance(value, torch.Tensor) and tensor.dtype == torch.bfloat16:
+        if opaque:
             self.reference_weights[self._layers_of_node[-1].name] = tensor
         if key is not None and dtype is None:
             self._constants[key] = result
@@ -164,8 +167,8 @@ class ConversionContext:
 
     @staticmethod
     def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
-        if tensor.dtype == torch.bfloat16:  # numpy has no bf16: pass the raw bits
-            return tensor.contiguous().view(torch.int16).numpy()
+        if tensor.dtype in OPAQUE_DTYPES:  # numpy has no bf16 or fp8: pass the raw bits
+            return tensor.contiguous().view(OPAQUE_DTYPES[tensor.dtype]).numpy()
         return tensor.contiguous().numpy()
 
     def weights(self, tensor: torch.Tensor, role: str) -> Any:
@@ -174,9 +177,9 @@ class ConversionContext:
         `role` names the attribute the next added layer uses them for ("kernel", "bias", ...)."""
         array = np.require(self._to_numpy(tensor.detach().cpu()), requirements="C")
         self.keepalive.append(array)
-        if tensor.dtype == torch.bfloat16:
+        if tensor.dtype in OPAQUE_DTYPES:
             self._pending_weights.append((role, tensor.detach().cpu()))
-            return self.trt.Weights(self.trt.DataType.BF16, array.ctypes.data, array.size)
+            return self.trt.Weights(self.trt_dtype(tensor.dtype), array.ctypes.data, array.size)
         return self.trt.Weights(array)
 
     def tensor(self, value: Any, like: Any = None) -> Any:
@@ -244,6 +247,19 @@ class ConversionContext:
                 parts.append(self.constant(np.array([int(size)], dtype=np.int64)))
         return self.out(self.network.add_concatenation(parts)) if len(parts) > 1 else parts[0]
 
+    def positions(self, size: Any, rank: int, axis: int) -> Any:
+        """0, 1, ..., size-1 (INT32) along `axis` of a rank-`rank` tensor whose other dims are 1;
+        `size` an int or a 0-d size tensor."""
+        shape: list[Any] = [1] * rank
+        shape[axis] = size
+        if isinstance(size, int):
+            return self.constant(np.arange(size, dtype=np.int32).reshape(shape))
+        fill = self.network.add_fill((0,), self.trt.FillOperation.LINSPACE, self.trt.DataType.INT32)
+        fill.set_input(0, self.shape_from([size]))
+        fill.set_input(1, self.constant(np.array(0, dtype=np.int32)))
+        fill.set_input(2, self.constant(np.array([1], dtype=np.int32)))
+        return self.reshape(self.out(fill), self.shape_from(shape))
+
     def reshape(self, x: Any, dims: Sequence[int] | Any) -> Any:
         layer = self.network.add_shuffle(x)
         if isinstance(dims, self.trt.ITensor):
@@ -291,6 +307,13 @@ class ConversionContext:
     def elementwise(self, a: Any, b: Any, op: Any) -> Any:
         a_t, b_t = self.promote(a, b)
         return self.out(self.network.add_elementwise(a_t, b_t, op))
+
+    def select(self, condition: Any, a: Any, b: Any) -> Any:
+        """torch.where(condition, a, b): a and b promoted to one dtype, all three to one rank."""
+        a, b = self.promote(a, b)
+        rank = max(self.rank(condition), self.rank(a))
+        condition, a, b = (self.unsqueeze_to(t, rank) for t in (condition, a, b))
+        return self.out(self.network.add_select(condition, a, b))
 
     def identity(self, x: Any) -> Any:
         return self.out(self.network.add_identity(x))

@@ -12,14 +12,14 @@ import torch
 from ..errors import ModelError, RecipeError
 
 
-def import_factory(spec: str, folder: Path, recipe_path: str) -> Any:
-    """Import 'module:callable', searching the recipe's folder first."""
+def import_factory(spec: str, folder: Path, recipe_path: str, field: str = "model.factory") -> Any:
+    """Import 'module:callable' (the recipe's `field`), searching the recipe's folder first."""
     module_name, _, attr = spec.partition(":")
     sys.path.insert(0, str(folder))
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        raise RecipeError(recipe_path, "model.factory",
+        raise RecipeError(recipe_path, field,
                           f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from exc
     finally:
         sys.path.remove(str(folder))
@@ -27,9 +27,9 @@ def import_factory(spec: str, folder: Path, recipe_path: str) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part, None)
         if obj is None:
-            raise RecipeError(recipe_path, "model.factory", f"module {module_name!r} has no attribute {attr!r}")
+            raise RecipeError(recipe_path, field, f"module {module_name!r} has no attribute {attr!r}")
     if not callable(obj):
-        raise RecipeError(recipe_path, "model.factory", f"{spec!r} is not callable")
+        raise RecipeError(recipe_path, field, f"{spec!r} is not callable")
     return obj
 
 

@@ -94,9 +94,10 @@ def trace(model: torch.nn.Module, inputs: Sequence[Any], *, which: str = "opt") 
     if dynamic:
         shapes = {s.name: d or None for s, d in zip(specs, dims)} if by_name else \
             _positional_shapes(model, [d or None for d in dims])
+    model.eval()  # not chained: a quantized (pt2e) GraphModule's eval() returns None
     try:
         with torch.no_grad():
-            return torch.export.export(model.eval(), args, kwargs, dynamic_shapes=shapes)
+            return torch.export.export(model, args, kwargs, dynamic_shapes=shapes)
     except Exception as exc:
         error = ModelError(_export_message(exc, specs))
         error.dims = _constrained_dims(str(exc), specs)

@@ -15,6 +15,7 @@ from .decompose import decompose
 from .inplace import functionalize_inplace
 from .passes import fold_constants, record_output_dtypes, remove_noops, split_shared_constants, split_shared_sizes
 from .precision import apply_precision
+from .quantize import normalize_qdq
 from .truncate import truncate_wide_types
 from .unlift import unlift
 
@@ -24,6 +25,7 @@ PASSES: tuple[Pass, ...] = (
     record_output_dtypes,
     functionalize_inplace,
     remove_noops,
+    normalize_qdq,
     fold_constants,
     split_shared_constants,
     split_shared_sizes,

@@ -8,6 +8,8 @@ import torch
 import torch.fx
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
+from .quantize import KEEP_UNFOLDED
+
 aten = torch.ops.aten
 
 # Ops that return their input unchanged in an inference graph.
@@ -56,7 +58,7 @@ def remove_noops(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModul
 
 
 def _foldable(node: torch.fx.Node, constant: set) -> bool:
-    if node.op != "call_function" or node.target is operator.getitem:
+    if node.op != "call_function" or node.target is operator.getitem or node.target in KEEP_UNFOLDED:
         return False
     tags = getattr(node.target, "tags", ())
     if torch.Tag.nondeterministic_seeded in tags or "_assert" in str(node.target):
@@ -129,7 +131,7 @@ def split_shared_sizes(gm: torch.fx.GraphModule, settings=None) -> torch.fx.Grap
     feed another. With one user each, a size always lands in its user's segment. Reverse order, so
     that copies made for later nodes are themselves split when their inputs are visited."""
     for node in reversed(list(gm.graph.nodes)):
-        if not isinstance(node.meta.get("val"), torch.SymInt) or len(node.users) < 2:
+        if not isinstance(node.meta.get("val"), (torch.SymInt, torch.SymFloat, torch.SymBool)) or len(node.users) < 2:
             continue
         for user in list(node.users)[1:]:
             with gm.graph.inserting_before(user):

@@ -12,7 +12,7 @@ from ..conversion.registry import lookup
 from ..settings import CompileSettings, op_name
 
 CONVERTIBLE_DTYPES = {torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.bool,
-                      torch.int8, torch.uint8}
+                      torch.int8, torch.uint8, torch.float8_e4m3fn}
 
 
 def _excluded(target, settings: CompileSettings) -> bool:
@@ -65,7 +65,8 @@ def _own_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
 
 
 def _is_size(node: torch.fx.Node) -> bool:
-    return isinstance(node.meta.get("val"), torch.SymInt)
+    """A symbolic scalar: a size, or arithmetic on sizes (`x.shape[1] / 2` is a SymFloat)."""
+    return isinstance(node.meta.get("val"), (torch.SymInt, torch.SymFloat, torch.SymBool))
 
 
 def _size_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:

@@ -18,7 +18,7 @@ from .schema import Recipe
 
 DEFAULTS_FILE = "trtbuild.toml"
 # Sections a folder's trtbuild.toml may set for every recipe below it.
-DEFAULT_SECTIONS = ("settings", "target", "output", "verify", "cache")
+DEFAULT_SECTIONS = ("settings", "target", "output", "verify", "quantize", "cache")
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -179,7 +179,7 @@ def _recipe_error(path: Path, exc: ValidationError) -> RecipeError:
                 text += f" (got {error['input']!r})"
         field = _field_path(loc)
         nested = re.match(r"^([\w\.\[\]]+): (.*)$", text, re.S)
-        if nested and "[" in nested.group(1):  # a model-level check that names the field itself
+        if nested and ("[" in nested.group(1) or "." in nested.group(1)):  # a model-level check naming the field
             field = ".".join(p for p in (field, nested.group(1)) if p)
             text = nested.group(2)
         messages.setdefault(field or "(top level)", []).append(text)

@@ -124,6 +124,33 @@ class VerifySection(_Section):
     seed: int = Field(0, ge=-2**63, lt=2**64)
 
 
+class QuantizeSection(_Section):
+    """Post-training quantization (torchao PT2E): Q/DQ ops in the exported graph, scales from calibration."""
+
+    format: Literal["int8", "fp8"]
+    calibration: str | None = Field(None, description="'module:callable' returning an iterable of input batches "
+                                                      "(the recipe's folder is searched first); default: random "
+                                                      "inputs, for testing only")
+    samples: int = Field(8, ge=1, le=100000, description="how many batches to calibrate with")
+    algorithm: Literal["max", "histogram"] = Field("max", description="activation ranges: 'max' (min/max "
+                                                   "observed) or 'histogram' (least quantization error)")
+    exclude: list[str] = Field(default_factory=list, description="ops ('aten.linear'), FX node names or module "
+                                                                 "paths ('fc', 'features.0') kept in float")
+
+    @field_validator("calibration")
+    @classmethod
+    def _callable_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            module, sep, attr = value.partition(":")
+            if not (sep and module and attr):
+                raise ValueError(f"expected 'module:callable', got {value!r}")
+        return value
+
+
+# FP8 GEMMs run on compute capability 8.9 (Ada) and newer.
+FP8_MIN_CC = (8, 9)
+
+
 class Recipe(_Section):
     name: str | None = None
     model: ModelSection
@@ -133,6 +160,7 @@ class Recipe(_Section):
     target: TargetSection = Field(default_factory=TargetSection)
     output: OutputSection = Field(default_factory=OutputSection)
     verify: VerifySection = Field(default_factory=VerifySection)
+    quantize: QuantizeSection | None = None
 
     _path: Path | None = PrivateAttr(None)
 
@@ -148,6 +176,19 @@ class Recipe(_Section):
                 if isinstance(d, str) and d not in self.dims:
                     known = ", ".join(sorted(self.dims)) or "none defined"
                     raise ValueError(f"inputs[{i}].shape[{j}]: dim {d!r} is not defined in [dims] ({known})")
+        return self
+
+    @model_validator(mode="after")
+    def _fp8_targets(self) -> "Recipe":
+        if self.quantize is None or self.quantize.format != "fp8":
+            return self
+        ccs = self.target.compute_capabilities
+        older = [cc for cc in ccs if tuple(map(int, cc.split("."))) < FP8_MIN_CC]
+        if older or not ccs:
+            why = f"{', '.join(older)} {'is' if len(older) == 1 else 'are'} older" if older else \
+                "the default targets include 8.6; list the targets, e.g. [\"8.9\", \"12.0\"]"
+            raise ValueError(f"target.compute_capabilities: quantize.format 'fp8' needs compute capability 8.9 or "
+                             f"newer; {why}")
         return self
 
     @property

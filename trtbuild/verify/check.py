@@ -18,8 +18,10 @@ from torch.utils._pytree import tree_flatten
 
 from ..assembly.runtime import set_reference
 
-# Default tolerances by the lowest float type the network computes in.
-TOLERANCES = {"float32": (1e-4, 1e-5), "float16": (1e-2, 1e-3), "bfloat16": (3e-2, 1e-2)}
+# Default tolerances by the lowest float type the network computes in, or its quantized format (checked
+# against the fake-quantized model: float rounding can move a value across a rounding boundary).
+TOLERANCES = {"float32": (1e-4, 1e-5), "float16": (1e-2, 1e-3), "bfloat16": (3e-2, 1e-2),
+              "int8": (1e-2, 1e-5), "fp8": (1e-2, 1e-5)}
 
 
 @dataclass
@@ -28,9 +30,11 @@ class OutputCheck:
     max_abs: float
     max_rel: float
     ok: bool
+    vs_float: dict[str, float] | None = None  # a quantized model's error against the float model (not checked)
 
     def report(self) -> dict[str, Any]:
-        return {"name": self.name, "max_abs": self.max_abs, "max_rel": self.max_rel, "ok": self.ok}
+        extra = {"vs_float": self.vs_float} if self.vs_float is not None else {}
+        return {"name": self.name, "max_abs": self.max_abs, "max_rel": self.max_rel, "ok": self.ok, **extra}
 
 
 @dataclass
@@ -71,6 +75,14 @@ def compare(name: str, expected: torch.Tensor, actual: torch.Tensor, rtol: float
     return OutputCheck(name, max_abs, max_rel, special_ok and max_abs <= atol + rtol * scale)
 
 
+def float_error(expected: torch.Tensor, actual: torch.Tensor) -> dict[str, float]:
+    """What quantization costs: max_abs, max_rel (as `compare`) and the cosine similarity of the outputs."""
+    e, a = expected.double().flatten(), actual.double().flatten()
+    check = compare("", expected, actual, 0.0, 0.0)
+    cosine = float(torch.nn.functional.cosine_similarity(e, a, dim=0)) if e.numel() else 1.0
+    return {"max_abs": check.max_abs, "max_rel": check.max_rel, "cosine": cosine}
+
+
 def check_points(inputs: Sequence[Any], samples: int, seed: int) -> list[tuple[str, list[tuple[int, ...]]]]:
     """Shapes to check: opt (plus more samples) when static; min, opt, max and random points when dynamic."""
     if not any(i.is_dynamic for i in inputs):
@@ -91,8 +103,10 @@ def check_points(inputs: Sequence[Any], samples: int, seed: int) -> list[tuple[s
 
 
 def verify_module(eager: torch.nn.Module, compiled: torch.nn.Module, inputs: Sequence[Any], *, rtol: float,
-                  atol: float, samples: int = 2, seed: int = 0, by_name: bool = False) -> list[ShapeCheck]:
-    """Run eager and reference execution on seeded random inputs at each check point."""
+                  atol: float, samples: int = 2, seed: int = 0, by_name: bool = False,
+                  float_model: torch.nn.Module | None = None) -> list[ShapeCheck]:
+    """Run eager and reference execution on seeded random inputs at each check point. With
+    `float_model` (eager is then the fake-quantized model), each output also reports `vs_float`."""
     set_reference(compiled, True)
     generator = torch.Generator().manual_seed(seed)
     checks = []
@@ -102,11 +116,15 @@ def verify_module(eager: torch.nn.Module, compiled: torch.nn.Module, inputs: Seq
             with torch.no_grad():
                 expected = _call(eager, inputs, data, by_name)
                 actual = _call(compiled, inputs, data, by_name)
+                floats = _call(float_model, inputs, data, by_name) if float_model is not None else None
             flat_e, _ = tree_flatten(expected)
             flat_a, _ = tree_flatten(actual)
+            flat_f = tree_flatten(floats)[0] if floats is not None else [None] * len(flat_a)
             check = ShapeCheck(label, [list(s) for s in shapes])
-            for k, (e, a) in enumerate(zip(flat_e, flat_a)):
+            for k, (e, a, f) in enumerate(zip(flat_e, flat_a, flat_f)):
                 check.outputs.append(compare(f"output_{k}", e, a, rtol, atol))
+                if f is not None:
+                    check.outputs[-1].vs_float = float_error(f, a)
             if len(flat_e) != len(flat_a):
                 check.outputs.append(OutputCheck("output_count", float("inf"), float("inf"), False))
             checks.append(check)

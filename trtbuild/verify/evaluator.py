@@ -14,7 +14,7 @@ Shapes: after each layer the computed output shape is compared with TensorRT's i
 (dynamic `-1` dims are skipped); a mismatch raises `EvaluationError` naming the layer and the FX
 node stored in `layer.metadata`.
 
-Weights: weights read back as numpy are copied into torch tensors. BF16 (and FP8/INT4) weights read
+Weights: weights read back as numpy are copied into torch tensors. BF16 and FP8 (and INT4) weights read
 back opaque; pass their source tensors in `weights=`, keyed by the layer name for a Constant layer
 and by "<layer name>:<attribute>" for the weights of other layers ("conv1:kernel", "conv1:bias",
 "scale1:shift", ...). A layer whose weights cannot be read and are not in `weights=` raises
@@ -24,9 +24,10 @@ Handlers live in `layers/`, one module per layer family.
 
 Loops (`loops.py`) run their interior once per iteration; only COUNT trip limits are evaluated.
 
-Unsupported: layer types without a handler (LRN, conditionals, plugins, quantize, ...) raise `EvaluationError` naming the type; so does a handler that cannot read an
-attribute on the installed TensorRT version. Fill RANDOM_UNIFORM / RANDOM_NORMAL produce values
-from torch's generator (seeded), not TensorRT's: only their shape, dtype and range are meaningful.
+Unsupported: layer types without a handler (LRN, conditionals, plugins, ...) raise `EvaluationError`
+naming the type; so does a handler that cannot read an attribute on the installed TensorRT version.
+Fill RANDOM_UNIFORM / RANDOM_NORMAL produce values from torch's generator (seeded), not TensorRT's:
+only their shape, dtype and range are meaningful.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ __all__ = ["EvaluationError", "evaluate"]
 
 
 _DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16, "BF16": torch.bfloat16, "INT32": torch.int32,
-           "INT64": torch.int64, "BOOL": torch.bool, "INT8": torch.int8, "UINT8": torch.uint8}
+           "INT64": torch.int64, "BOOL": torch.bool, "INT8": torch.int8, "UINT8": torch.uint8,
+           "FP8": torch.float8_e4m3fn}
 
 
 def _torch_dtype(trt_dtype: Any) -> torch.dtype:

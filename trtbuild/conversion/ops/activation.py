@@ -38,7 +38,7 @@ def hardtanh(ctx, node, input, min_val, max_val):
     return _activation(ctx, input, "CLIP", min_val, max_val)
 
 
-@converter(aten.clamp.default)
+@converter(aten.clamp.default, aten.clamp.Tensor)
 def clamp(ctx, node, input, min=None, max=None):
     # CLIP needs finite bounds and float input; elementwise max/min handle one-sided and integer clamps
     out = input
@@ -80,3 +80,12 @@ def hardswish(ctx, node, input):
 @converter(aten.silu.default)
 def silu(ctx, node, input):
     return ctx.elementwise(input, _activation(ctx, input, "SIGMOID"), ctx.trt.ElementWiseOperation.PROD)
+
+
+@converter(aten.softplus.default)
+def softplus(ctx, node, input, beta=1, threshold=20):
+    """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (torch's linear tail)."""
+    smooth = _activation(ctx, input, "SOFTPLUS", 1 / beta, beta)
+    linear = ctx.elementwise(ctx.elementwise(input, beta, ctx.trt.ElementWiseOperation.PROD), threshold,
+                             ctx.trt.ElementWiseOperation.GREATER)
+    return ctx.select(linear, input, smooth)

@@ -75,6 +75,32 @@ def scaled_dot_product_attention(ctx, node, query, key, value, attn_mask=None, d
     return ctx.reshape(out, ctx.shape(out)[:1] + ctx.shape(out)[2:]) if three_d else out
 
 
+def _outputs_besides_attention(node) -> str | None:
+    from .checks import only_first_output_used
+
+    if only_first_output_used(node):
+        return "uses the log-sum-exp or random-state outputs (only the attention output is converted)"
+    return None
+
+
+@converter(aten._scaled_dot_product_efficient_attention.default,
+           checks=(_attention_supported, _outputs_besides_attention))
+def efficient_attention(ctx, node, query, key, value, attn_bias, compute_log_sumexp, dropout_p=0.0,
+                        is_causal=False, scale=None):
+    """The memory-efficient kernel's op (what CUDA exports of sdpa hold): the same attention, the
+    bias added like a float mask. TensorRT takes a mask or a causal kind, not both: with both, the
+    causal part (key j after query i, upper left) becomes -inf in the bias."""
+    if is_causal and attn_bias is not None:
+        bias = ctx.tensor(attn_bias)
+        rows = ctx.positions(ctx.size_of(query, 2), 4, 2)
+        cols = ctx.positions(ctx.size_of(key, 2), 4, 3)
+        future = ctx.elementwise(rows, cols, ctx.trt.ElementWiseOperation.LESS)
+        attn_bias = ctx.select(future, ctx.tensor(float("-inf"), like=bias), bias)
+        is_causal = False
+    out = scaled_dot_product_attention(ctx, node, query, key, value, attn_bias, dropout_p, is_causal, scale)
+    return out, None, None, None
+
+
 def _with_unit_heads(ctx, x):
     batch, seq, dim = ctx.shape(x)
     return ctx.reshape(x, (batch, 1, seq, dim))

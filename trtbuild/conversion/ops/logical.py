@@ -43,23 +43,23 @@ def _nonzero(ctx, x):
 
 
 def _bool_operands(node) -> str | None:
-    vals = [a.meta.get("val") for a in node.args if isinstance(a, torch.fx.Node)]
-    if any(v is None or v.dtype != torch.bool for v in vals):
-        return "bitwise ops are converted for bool tensors only (TensorRT has no integer bit ops)"
+    vals = [a.meta.get("val") if isinstance(a, torch.fx.Node) else a for a in node.args]
+    if not all(isinstance(v, bool) or (isinstance(v, torch.Tensor) and v.dtype == torch.bool) for v in vals):
+        return "bitwise ops are converted for bool operands only (TensorRT has no integer bit ops)"
     return None
 
 
 def _logic(name):
     def convert(ctx, node, input, other):
-        return ctx.elementwise(_nonzero(ctx, ctx.tensor(input)), _nonzero(ctx, ctx.tensor(other, like=input)),
-                               _op(ctx, name))
+        return ctx.elementwise(_nonzero(ctx, ctx.tensor(input)), _nonzero(ctx, ctx.tensor(other)), _op(ctx, name))
 
     convert.__name__ = f"logical_{name.lower()}"
     return convert
 
 
 for _name, _trt in (("and", "AND"), ("or", "OR"), ("xor", "XOR")):
-    converter(getattr(aten, f"bitwise_{_name}").Tensor, checks=_bool_operands)(_logic(_trt))
+    _bitwise = getattr(aten, f"bitwise_{_name}")
+    converter(_bitwise.Tensor, _bitwise.Scalar, _bitwise.Scalar_Tensor, checks=_bool_operands)(_logic(_trt))
     converter(getattr(aten, f"logical_{_name}").default)(_logic(_trt))
 
 

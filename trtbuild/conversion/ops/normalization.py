@@ -6,22 +6,45 @@ from __future__ import annotations
 import torch
 
 from ..registry import converter
-from .checks import constant_arg, only_first_output_used
+from .checks import only_first_output_used
 
 aten = torch.ops.aten
 
 
-@converter(aten._native_batch_norm_legit_no_training.default,
-           checks=(only_first_output_used, constant_arg("weight", "bias", "running_mean", "running_var")))
+@converter(aten._native_batch_norm_legit_no_training.default, checks=only_first_output_used)
 def batch_norm(ctx, node, input, weight, bias, running_mean, running_var, momentum, eps):
-    # Fold in float64 so the folded constants carry no more rounding than eager's own math.
+    dtype = ctx.dtype_of(input)
+    shape = (1, -1) + (1,) * (ctx.rank(input) - 2)
+    stats = (weight, bias, running_mean, running_var)
+    if all(v is None or isinstance(v, torch.Tensor) for v in stats):
+        scale, shift = _folded(weight, bias, running_mean, running_var, eps)
+        scale, shift = scale.reshape(shape).to(dtype), shift.reshape(shape).to(dtype)
+    else:  # statistics or affine parameters computed at run time: the same algebra as layers
+        scale, shift = _runtime_scale_shift(ctx, *stats, eps, dtype)
+        scale, shift = ctx.reshape(scale, shape), ctx.reshape(shift, shape)
+    scaled = ctx.elementwise(input, scale, ctx.trt.ElementWiseOperation.PROD)
+    return ctx.elementwise(scaled, shift, ctx.trt.ElementWiseOperation.SUM), None, None
+
+
+def _folded(weight, bias, running_mean, running_var, eps):
+    """Fold in float64 so the folded constants carry no more rounding than eager's own math."""
     var, mean = running_var.double(), running_mean.double()
     scale = torch.rsqrt(var + eps) * (weight.double() if weight is not None else 1.0)
     shift = (bias.double() if bias is not None else 0.0) - mean * scale
-    dtype = ctx.dtype_of(input)
-    shape = (1, mean.numel()) + (1,) * (ctx.rank(input) - 2)
-    scaled = ctx.elementwise(input, scale.reshape(shape).to(dtype), ctx.trt.ElementWiseOperation.PROD)
-    return ctx.elementwise(scaled, shift.reshape(shape).to(dtype), ctx.trt.ElementWiseOperation.SUM), None, None
+    return scale, shift
+
+
+def _runtime_scale_shift(ctx, weight, bias, running_mean, running_var, eps, dtype):
+    op, unary = ctx.trt.ElementWiseOperation, ctx.trt.UnaryOperation
+    mean, var = (ctx.cast(ctx.tensor(v), dtype) for v in (running_mean, running_var))
+    root = ctx.out(ctx.network.add_unary(ctx.elementwise(var, float(eps), op.SUM), unary.SQRT))
+    scale = ctx.out(ctx.network.add_unary(root, unary.RECIP))
+    if weight is not None:
+        scale = ctx.elementwise(scale, ctx.cast(ctx.tensor(weight), dtype), op.PROD)
+    shift = ctx.elementwise(mean, scale, op.PROD)
+    shift = ctx.elementwise(ctx.cast(ctx.tensor(bias), dtype), shift, op.SUB) if bias is not None else \
+        ctx.elementwise(0.0, shift, op.SUB)
+    return scale, shift
 
 
 def _affine(ctx, value, fill, shape, dtype):
@@ -94,7 +117,7 @@ def _inference(node) -> str | None:
     return "batch norm in training mode is not converted" if node_args(node)["training"] else None
 
 
-@converter(aten.batch_norm.default, checks=(_inference, constant_arg("weight", "bias", "running_mean", "running_var")))
+@converter(aten.batch_norm.default, checks=_inference)
 def batch_norm_inference(ctx, node, input, weight, bias, running_mean, running_var, training, momentum, eps,
                          cudnn_enabled):
     """The un-decomposed op that torch.export keeps when lowering skips run_decompositions."""

@@ -1,4 +1,4 @@
-"""Reductions over dims: mean, sum, amax, amin."""
+"""Reductions over dims: mean, sum, prod, amax/amin and max/min of everything."""
 
 from __future__ import annotations
 
@@ -60,3 +60,30 @@ def amax(ctx, node, input, dim=(), keepdim=False):
 @converter(aten.amin.default)
 def amin(ctx, node, input, dim=(), keepdim=False):
     return _reduce(ctx, input, "MIN", dim, keepdim)
+
+
+@converter(torch.ops.prims.sum.default)
+def prims_sum(ctx, node, inp, dims, output_dtype=None):
+    """prims keep the input dtype unless told; no dims means no reduction (unlike aten.sum)."""
+    x = ctx.cast(inp, node.meta["val"].dtype)
+    return _reduce(ctx, x, "SUM", dims, False) if dims else ctx.identity(x)
+
+
+@converter(aten.prod.dim_int)
+def prod_dim(ctx, node, input, dim, keepdim=False, dtype=None):
+    return _reduce(ctx, _sum_input(ctx, input, dtype), "PROD", [dim], keepdim)
+
+
+@converter(aten.prod.default)
+def prod_all(ctx, node, input, dtype=None):
+    return _reduce(ctx, _sum_input(ctx, input, dtype), "PROD", None, False)
+
+
+def _not_bool(node) -> str | None:
+    val = node.args[0].meta.get("val")
+    return "TensorRT's Reduce rejects bool" if val is None or val.dtype == torch.bool else None
+
+
+@converter(aten.max.default, aten.min.default, checks=_not_bool)
+def max_all(ctx, node, input):
+    return _reduce(ctx, input, "MAX" if node.target is aten.max.default else "MIN", None, False)

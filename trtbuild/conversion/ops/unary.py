@@ -48,6 +48,73 @@ for _name, _op in UNARY.items():
     converter(getattr(aten, _name).default)(_make(_name, _op))
 
 
+def _float(ctx, x):
+    x = ctx.tensor(x)
+    return x if ctx.dtype_of(x).is_floating_point else ctx.cast(x, torch.float32)
+
+
+def truncated(ctx, x):
+    """Round toward zero: sign(x) * floor(|x|) (TensorRT has no TRUNC); integers are already whole."""
+    if not ctx.dtype_of(x).is_floating_point:
+        return ctx.identity(x)
+    magnitude = _unary(ctx, _unary(ctx, x, "ABS"), "FLOOR")
+    return ctx.elementwise(_unary(ctx, x, "SIGN"), magnitude, ctx.trt.ElementWiseOperation.PROD)
+
+
+@converter(aten.trunc.default)
+def trunc(ctx, node, input):
+    return truncated(ctx, ctx.tensor(input))
+
+
+def _equals(ctx, x, value):
+    return ctx.elementwise(x, value, ctx.trt.ElementWiseOperation.EQUAL)
+
+
+@converter(aten.expm1.default)
+def expm1(ctx, node, input):
+    """exp(x) - 1 without cancellation near 0 (Kahan): u = exp(x); (u - 1) * x / log(u), with x where
+    u rounds to 1, -1 where u - 1 rounds to -1 and u where exp overflows."""
+    op = ctx.trt.ElementWiseOperation
+    x = _float(ctx, input)
+    u = _unary(ctx, x, "EXP")
+    u_minus_1 = ctx.elementwise(u, 1, op.SUB)
+    ratio = ctx.elementwise(x, _unary(ctx, u, "LOG"), op.DIV)  # about 1: no overflow in the product
+    result = ctx.elementwise(u_minus_1, ratio, op.PROD)
+    result = ctx.select(_equals(ctx, u, float("inf")), u, result)
+    result = ctx.select(_equals(ctx, u_minus_1, -1), -1.0, result)
+    return ctx.select(_equals(ctx, u, 1), x, result)
+
+
+@converter(aten.log1p.default)
+def log1p(ctx, node, input):
+    """log(1 + x) without cancellation near 0 (Kahan): u = 1 + x; log(u) * x / (u - 1), with x where u
+    rounds to 1 and u where it overflows."""
+    op = ctx.trt.ElementWiseOperation
+    x = _float(ctx, input)
+    u = ctx.elementwise(x, 1, op.SUM)
+    ratio = ctx.elementwise(x, ctx.elementwise(u, 1, op.SUB), op.DIV)
+    result = ctx.elementwise(_unary(ctx, u, "LOG"), ratio, op.PROD)
+    result = ctx.select(_equals(ctx, u, float("inf")), u, result)
+    return ctx.select(_equals(ctx, u, 1), x, result)
+
+
+def _nowhere(ctx, x):
+    """All False in x's shape: integers are never NaN or infinite."""
+    return _unary(ctx, _equals(ctx, x, x), "NOT")
+
+
+@converter(aten.isnan.default)
+def isnan(ctx, node, input):
+    x = ctx.tensor(input)
+    return _unary(ctx, x, "ISNAN") if ctx.dtype_of(x).is_floating_point else _nowhere(ctx, x)
+
+
+@converter(aten.isinf.default)
+def isinf(ctx, node, input):
+    x = ctx.tensor(input)
+    return _unary(ctx, x, "ISINF") if ctx.dtype_of(x).is_floating_point else _nowhere(ctx, x)
+
+
 def _plain_copy(node) -> str | None:
     from ..interpreter import node_args
 

@@ -5,6 +5,7 @@ new one listed here), written from TensorRT's documented semantics, never from a
 """
 
 from . import conv, indexing, linear, movement, pointwise, reduce, resize, sources  # noqa: F401  (registration)
+from . import quantize  # noqa: F401
 from .base import HANDLERS, EvaluationError, describe
 
 __all__ = ["HANDLERS", "EvaluationError", "describe"]
