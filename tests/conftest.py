@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +63,27 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None):
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "trtbuild", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=600)
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(capsys):
+    """`trtbuild ARGS` through the console script's own entry point, in this process (fast)."""
+    from trtbuild.cli.main import main
+
+    def run(*args: str) -> Outcome:
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(args))
+        captured = capsys.readouterr()
+        return Outcome(exit_info.value.code, captured.out, captured.err)
+
+    return run

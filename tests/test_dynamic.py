@@ -4,6 +4,9 @@ import json
 import subprocess
 import sys
 
+import torch
+
+import trtbuild
 from tests.conftest import run_cli, write_recipe
 
 DYNAMIC = """
@@ -103,3 +106,24 @@ def test_constraint_is_reported_in_recipe_terms(recipe_dir):
     proc, result = make(recipe_dir, "split.toml")
     assert proc.returncode == 2
     assert "input y dim 0 ('other') and input x dim 0 ('batch') must always be equal" in result["error"]
+
+
+class DataSized(torch.nn.Module):
+    """`arange(5, end)` with `end` read from a tensor: a size no input range bounds."""
+
+    def forward(self, offsets):
+        end = torch.randint(8, 14, (1,))[0]
+        return torch.cat((offsets, torch.arange(5, end, dtype=torch.int32))) * 2 + 1
+
+
+def test_a_data_dependent_size_leaves_its_readers_to_torch():
+    x = torch.tensor([0, 2], dtype=torch.int32)
+    module = trtbuild.compile(torch.export.export(DataSized(), (x,)), [x], min_block_size=1)
+    reasons = {f["node"]: f["reason"] for s in module.trtbuild_segments for f in s.fallbacks}
+    assert reasons["cat"] == ("its input arange has a data-dependent size (u0 - 5); an engine input needs a size "
+                              "range from the model's input dims")
+    trtbuild.set_reference(module)
+    torch.manual_seed(0)
+    out = module(x)
+    torch.manual_seed(0)
+    torch.testing.assert_close(out, DataSized()(x))

@@ -11,6 +11,11 @@ def test_static_shape_sets_all_three():
     assert spec.dtype == "float16" and not spec.is_dynamic
 
 
+def test_a_static_empty_dim_is_legal():
+    spec = Input(shape=(2, 0, 3))
+    assert spec.min_shape == spec.max_shape == (2, 0, 3) and spec.random(spec.opt_shape).shape == (2, 0, 3)
+
+
 def test_range_with_opt_equal_to_min():
     spec = Input(min_shape=(1, 3), opt_shape=(1, 3), max_shape=(8, 3))
     assert spec.is_dynamic and spec.dynamic_dims() == [0] and spec.shape is None
@@ -20,7 +25,8 @@ def test_range_with_opt_equal_to_min():
     (dict(min_shape=(4, 3), opt_shape=(4, 3), max_shape=(2, 3)), "dim 0: min 4 > max 2"),
     (dict(min_shape=(1, 3), opt_shape=(9, 3), max_shape=(8, 3)), "dim 0: opt 9 outside [min 1, max 8]"),
     (dict(min_shape=(1, 3), opt_shape=(2, 3, 1), max_shape=(8, 3)), "different ranks (2, 3, 2)"),
-    (dict(shape=(1, 0, 3)), "dim 1: sizes must be positive"),
+    (dict(shape=(1, -2, 3)), "dim 1: sizes must be positive (or 0 when static)"),
+    (dict(min_shape=(0, 3), opt_shape=(2, 3), max_shape=(8, 3)), "dim 0: sizes must be positive"),
     (dict(shape=(1,), dtype="complex64"), "unknown dtype 'complex64'"),
     (dict(shape=(1,), min_shape=(1,), opt_shape=(1,), max_shape=(1,)), "not both"),
     (dict(min_shape=(1,)), "needs shape, or all of"),

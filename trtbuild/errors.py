@@ -46,7 +46,14 @@ class ModelError(InputError):
 
 
 class BuildError(TrtbuildError):
-    """The compiler failed on a valid input (unsupported op, TensorRT rejected a layer, ...)."""
+    """The compiler failed on a valid input (unsupported op, TensorRT rejected a layer, ...).
+
+    `node` names the FX node the failure is attributed to (None when it cannot be), and `reason`
+    is the message without the node's description: the pipeline leaves such a node to torch."""
+
+    def __init__(self, message: str, *, node: str | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.node, self.reason = node, reason or message
 
 
 class UnsupportedOpError(BuildError):

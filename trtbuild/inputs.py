@@ -56,8 +56,9 @@ class Input:
             raise InputError(f"{label}: min_shape, opt_shape and max_shape have different ranks "
                              f"({len(lo)}, {len(opt)}, {len(hi)})")
         for i, (a, b, c) in enumerate(zip(lo, opt, hi)):
-            if min(a, b, c) <= 0:
-                raise InputError(f"{label} dim {i}: sizes must be positive, got min={a} opt={b} max={c}")
+            if min(a, b, c) < 0 or (min(a, b, c) == 0 and a != c):  # a static empty dim is legal in torch
+                raise InputError(f"{label} dim {i}: sizes must be positive (or 0 when static), "
+                                 f"got min={a} opt={b} max={c}")
             if a > c:
                 raise InputError(f"{label} dim {i}: min {a} > max {c}")
             if not a <= b <= c:

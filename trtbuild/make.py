@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterator
 from . import __version__
 from .errors import BuildError, ModelError, RecipeError, TrtbuildError
 from .recipe import Recipe
+from .resources import limited_memory, memory_error, out_of_memory
+from .timing import Timings
 
 @dataclass
 class RecipeResult:
@@ -145,7 +147,15 @@ def make_recipe(recipe: Recipe, store: Any, out_root: str | None = None,
         result.out_dir = str(out_dir)
         stamp = stamps.compute(recipe, store) if store is not None else None
         if not (fast_path and _reuse_by_stamp(stamp, store, out_dir, result)):
-            _make(recipe, store, out_dir, progress, result, stamp)
+            timings = Timings(progress)
+            result.events = timings.events
+            with limited_memory() as limit:
+                try:
+                    _make(recipe, store, out_dir, timings, result, stamp)
+                except (MemoryError, RuntimeError) as exc:
+                    if not out_of_memory(exc):
+                        raise
+                    raise memory_error(timings.current, limit) from exc
     except TrtbuildError as exc:
         result.status, result.error, result.exit_code = "failed", _naming(recipe, exc), exc.exit_code
         result.hint, result.traceback = exc.hint, traceback.format_exc()
@@ -185,11 +195,7 @@ def _naming(recipe: Recipe, exc: Exception) -> str:
     return f"{recipe.path}: {text}"
 
 
-def _make(recipe: Recipe, store: Any, out_dir: Path, progress: Any, result: RecipeResult, stamp: Any) -> None:
-    from .timing import Timings
-
-    timings = Timings(progress)
-    result.events = timings.events
+def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: RecipeResult, stamp: Any) -> None:
     with timings.stage("import"):  # torch and TensorRT load once per process; report it apart from export
         from .assembly.artifacts import describe_module, write_artifacts
         from .cache.key import key_of, program_weights
@@ -392,7 +398,8 @@ def quantize_recipe(recipe: Recipe, program: Any, store: Any) -> Any:
 
 
 def plan_recipe(recipe: Recipe, graph: bool = False) -> dict[str, Any]:
-    """What `make` would build, without converting or building: export, lower and partition only.
+    """What `make` would build, without building: export, lower, partition and convert (so that a node
+    whose converter fails is shown in torch, with the converter's error).
 
     Each segment lists its ops in execution order; a torch segment also says, for every op, why it is
     not in TensorRT and where the model makes it. `graph`: also the lowered graph's nodes (with their
@@ -401,14 +408,14 @@ def plan_recipe(recipe: Recipe, graph: bool = False) -> dict[str, Any]:
     import operator
 
     from .lowering import lower
-    from .partitioning import partition
     from .partitioning.draw import assign_segments, graph_of
+    from .pipeline import plan_partition
     from .settings import op_name
 
     _, program = export_recipe(recipe)
     lowered = lower(program, recipe.settings)
     nodes = graph_of(lowered) if graph else None  # before partitioning fuses the graph
-    part = partition(lowered, recipe.settings)
+    part = plan_partition(lowered, recipe.settings, recipe_target(recipe).backend)
     segments = []
     for segment in part.segments:
         graph = part.submodule(segment).graph

@@ -6,8 +6,10 @@ segment in the store (when one is given), so a change confined to one segment re
 
 from __future__ import annotations
 
+import copy
+import operator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.fx
@@ -18,8 +20,10 @@ from .cache.digest import digest_bytes
 from .cache.key import key_of, segment_key_doc
 from .conversion.interpreter import convert_segment
 from .engine.build import build_engine
+from .errors import BuildError
 from .lowering import lower
 from .partitioning import Partition, Segment, partition
+from .partitioning.support import FALLBACK, mark_fallback
 from .profiles import segment_profiles
 from .timing import Timings
 
@@ -68,50 +72,97 @@ def compile_program(program: torch.export.ExportedProgram, inputs: list, setting
     timings = timings or Timings()
     with timings.stage("lower"):
         gm = lower(program, settings)
-    with timings.stage("partition"):
-        part = partition(gm, settings)
-    results = []
-    for segment in part.segments:
+    built: dict[str, tuple[bytes, dict]] = {}  # engines of this call by segment key: a retry rebuilds none
+
+    def make_segment(part: Partition, segment: Segment) -> SegmentResult:
         if segment.kind == "torch":
-            results.append(SegmentResult(segment.name, "torch", segment.ops,
-                                         fallbacks=[f.describe() for f in segment.fallbacks]))
-            continue
-        results.append(_engine_segment(part, segment, gm, inputs, settings, target, store,
-                                       weight_digests or {}, timings))
+            return SegmentResult(segment.name, "torch", segment.ops,
+                                 fallbacks=[f.describe() for f in segment.fallbacks])
+        return _engine_segment(part, segment, gm, inputs, settings, target, store, weight_digests or {},
+                               timings, built)
+
+    part, results = _settle(gm, settings, make_segment, timings)
     user_inputs = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
     signature = program_signature(program, user_inputs)
     part.gm.trtbuild_signature = signature
     return Compiled(apply_signature(part.gm, signature), results, timings.seconds)
 
 
+def plan_partition(lowered: torch.fx.GraphModule, settings: Any, backend: Any) -> Partition:
+    """The partition `compile_program` would build from `lowered` (left as it is): TensorRT segments are
+    converted, not built, so a node whose converter fails shows up in torch with the error as its reason."""
+
+    def convert_only(part: Partition, segment: Segment) -> None:
+        if segment.kind == "tensorrt":
+            convert_segment(part.submodule(segment), backend, settings)
+
+    return _settle(lowered, settings, convert_only, Timings())[0]
+
+
+def _settle(lowered: torch.fx.GraphModule, settings: Any, make_segment: Callable[[Partition, Segment], Any],
+            timings: Timings) -> tuple[Partition, list]:
+    """Partition `lowered` and make every segment. When a TensorRT segment fails on one node (its
+    converter raised, or TensorRT rejected its layers), that node is left to torch with the error as
+    the reason and the graph is partitioned again: a node torch can run never fails a build.
+    (Under require_full_compilation the next partition refuses it, naming the node.)"""
+    while True:
+        with timings.stage("partition"):
+            part = partition(_copy(lowered), settings)
+        try:
+            return part, [make_segment(part, segment) for segment in part.segments]
+        except BuildError as exc:
+            node = _failed_node(lowered, exc)
+            mark_fallback(node, exc.reason)
+            timings.progress(f"partition: {node.name} ({node.target}) falls back to torch: {exc.reason}")
+
+
+def _failed_node(lowered: torch.fx.GraphModule, exc: BuildError) -> torch.fx.Node:
+    """The node of `lowered` to leave to torch for `exc`; re-raises when there is none to blame."""
+    node = next((n for n in lowered.graph.nodes if n.name == exc.node), None) if exc.node else None
+    if node is not None and node.target is operator.getitem:  # a multi-output op: its source failed
+        node = node.args[0]
+    if node is None or node.op != "call_function" or FALLBACK in node.meta:
+        raise exc
+    return node
+
+
+def _copy(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """A copy to partition (partitioning rewrites the graph in place); tensors and node metadata are shared."""
+    return torch.fx.GraphModule(gm, copy.deepcopy(gm.graph))
+
+
 def _engine_segment(part: Partition, segment: Segment, lowered: torch.fx.GraphModule, inputs: list,
                     settings: Any, target: Target, store: Any, weight_digests: dict[str, str],
-                    timings: Timings) -> SegmentResult:
+                    timings: Timings, built: dict[str, tuple[bytes, dict]]) -> SegmentResult:
     sub = part.submodule(segment)
     profiles = segment_profiles(sub, lowered, inputs)
     doc = segment_key_doc(sub, profiles, settings, target.backend, target.describe(), weight_digests)
     key = key_of(doc)
     result = SegmentResult(segment.name, "tensorrt", segment.ops, key=key, profiles=_json_profiles(profiles))
-    cached = _cached_engine(store, key)
+    cached = built.get(key) or _cached_engine(store, key)
     if cached is not None:
         plan, meta = cached
         result.cache, result.inputs, result.outputs = "hit", meta["inputs"], meta["outputs"]
     else:
-        with timings.stage("convert"):
-            net = convert_segment(sub, target.backend, settings)
-        with timings.stage("build"):
-            built = build_engine(net, target.backend, settings, list(target.compute_capabilities), profiles,
-                                 phases=timings)
-        plan, digest = built.plan, digest_bytes(built.plan)
-        result.cache, result.build_seconds = ("miss" if store is not None else None), built.seconds
+        where = f"{segment.name} ({len(segment.ops)} ops)"
+        with timings.stage("convert", where):
+            net = convert_segment(sub, target.backend, settings,
+                                  progress=lambda at: timings.progress(f"convert: {segment.name} {at}"))
+        with timings.stage("build", where):
+            built_engine = build_engine(net, target.backend, settings, list(target.compute_capabilities), profiles,
+                                        phases=timings)
+        plan, digest = built_engine.plan, digest_bytes(built_engine.plan)
+        result.cache, result.build_seconds = ("miss" if store is not None else None), built_engine.seconds
         result.inputs = [s.describe() for s in net.inputs]
         result.outputs = [s.describe() for s in net.outputs]
+        meta = {"key": key, "blob": digest, "bytes": len(plan), "inputs": result.inputs,
+                "outputs": result.outputs, "key_doc": doc}
         if store is not None:
             store.put_blob(plan, digest)
-            store.put_meta("segment", key, {"key": key, "blob": digest, "bytes": len(plan), "inputs": result.inputs,
-                                            "outputs": result.outputs, "key_doc": doc})
+            store.put_meta("segment", key, meta)
+        built[key] = plan, meta
     result.engine_bytes = len(plan)
-    result.engine_digest = meta["blob"] if cached is not None else digest  # a cached blob was verified on read
+    result.engine_digest = meta["blob"]  # a cached blob was verified on read
     module = TRTEngineModule(plan, result.inputs, result.outputs, flavour=target.backend.flavour,
                              compute_capabilities=list(target.compute_capabilities), key=key,
                              profiles=result.profiles, segment=sub, settings=settings)

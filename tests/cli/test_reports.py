@@ -9,7 +9,6 @@ import pytest
 from safetensors.torch import save_file
 
 from tests.conftest import CONVNET, MIXED, tiny_recipe, write_recipe
-from tests.reliability.conftest import cli  # noqa: F401 (a fixture: the CLI in this process)
 from trtbuild.cli import output
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -163,6 +163,23 @@ CASES = [
          (ri(-3, 3, 4, 5, dtype=torch.int32),), ("aten.abs.default", "aten.logical_not.default")),
     Case("to-copy", lambda s, x: x.int().float() + x.to(torch.bool).float() + x.half().float() + x.long().float(),
          (r(3, 4) * 3,), ("aten._to_copy.default",)),
+    # recurrent layers (nn.LSTM / nn.GRU / nn.RNN call these; tests/conversion/test_recurrent.py has the modules)
+    Case("lstm-batch-first", lambda s, x: A.lstm.input(x, [s.h, s.c], [s.wi, s.wh, s.bi, s.bh], True, 1, 0.0, False,
+                                                      False, True)[0],
+         (r(2, 5, 3),), ("aten.lstm.input",),
+         {"h": torch.randn(1, 2, 4), "c": torch.randn(1, 2, 4), "wi": torch.randn(16, 3), "wh": torch.randn(16, 4),
+          "bi": torch.randn(16), "bh": torch.randn(16)}, {"rtol": 1e-4, "atol": 1e-5}),
+    Case("gru-bidirectional", lambda s, x: A.gru.input(x, s.h, [s.wi, s.wh, s.bi, s.bh, s.wi2, s.wh2, s.bi2, s.bh2],
+                                                       True, 1, 0.0, False, True, False)[1],
+         (r(4, 2, 3),), ("aten.gru.input",),
+         {"h": torch.randn(2, 2, 4), "wi": torch.randn(12, 3), "wh": torch.randn(12, 4), "bi": torch.randn(12),
+          "bh": torch.randn(12), "wi2": torch.randn(12, 3), "wh2": torch.randn(12, 4), "bi2": torch.randn(12),
+          "bh2": torch.randn(12)}, {"rtol": 1e-4, "atol": 1e-5}),
+    Case("rnn-tanh-relu-no-bias", lambda s, x: A.rnn_tanh.input(x, s.h, [s.wi, s.wh], False, 1, 0.0, False, False,
+                                                                 False)[0]
+         + A.rnn_relu.input(x, s.h, [s.wi, s.wh], False, 1, 0.0, False, False, False)[0],
+         (r(3, 2, 3),), ("aten.rnn_tanh.input", "aten.rnn_relu.input"),
+         {"h": torch.randn(1, 2, 4), "wi": torch.randn(4, 3), "wh": torch.randn(4, 4)}, {"rtol": 1e-4, "atol": 1e-5}),
     # overloads that export keeps only when called directly
     Case("scalar-overloads", lambda s, x: (A.add.Scalar(x, 2) + A.sub.Scalar(x, 1) + A.mul.Scalar(x, 3)
                                            + A.div.Scalar(x, 4) + A.div.Scalar_mode(x, 0.7, rounding_mode="floor")

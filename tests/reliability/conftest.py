@@ -29,30 +29,6 @@ def convnet_recipe(folder: Path, name: str, channels: int = 4) -> Path:
     return path
 
 
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-@pytest.fixture
-def cli(capsys):
-    """`trtbuild ARGS` through the console script's own entry point, in this process (fast)."""
-    from trtbuild.cli.main import main
-
-    def run(*args: str) -> Outcome:
-        with pytest.raises(SystemExit) as exit_info:
-            main(list(args))
-        captured = capsys.readouterr()
-        return Outcome(exit_info.value.code, captured.out, captured.err)
-
-    return run
-
-
 # -- cache surgery ----------------------------------------------------------------------------
 
 @contextmanager

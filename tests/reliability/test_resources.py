@@ -142,3 +142,40 @@ def test_the_cli_reports_a_full_disk_in_one_line_with_exit_code_1(recipe_dir, tm
     assert made.code == 1 and "Traceback" not in made.stderr
     [line] = [l for l in made.stderr.splitlines() if l.startswith("error:")]
     assert "No space left on device" in line
+
+
+# -- memory ---------------------------------------------------------------------------------------
+
+HUGE = '''
+import torch
+
+
+class Huge(torch.nn.Module):
+    """Lowering folds the weight-free `ones(...).sum()` at build time: a 3.6 GB temporary."""
+
+    def forward(self, x):
+        return x + torch.ones(30000, 30000).sum()
+
+
+def huge():
+    return Huge()
+'''
+
+
+def test_a_build_past_its_memory_limit_stops_with_a_clear_error(recipe_dir, tmp_path):
+    from tests.conftest import run_cli, write_recipe
+
+    (recipe_dir / "huge.py").write_text(HUGE)
+    write_recipe(recipe_dir, "huge", '[model]\nfactory = "huge:huge"\n[[inputs]]\nname = "x"\nshape = [2]\n')
+    made = run_cli("make", "huge.toml", "--out-dir", str(tmp_path / "out"), cwd=recipe_dir,
+                   env={"TRTBUILD_MEMORY_LIMIT_GB": "2.5"})
+    assert made.returncode == 1 and "Traceback" not in made.stderr
+    assert ("huge.toml: out of memory while in stage 'lower': the build needed more than its limit of 2.5 GB "
+            "($TRTBUILD_MEMORY_LIMIT_GB sets the limit") in made.stderr
+    assert_no_output(tmp_path / "out" / "huge")
+
+
+def test_a_bad_memory_limit_is_an_input_error(recipe_dir, cli, monkeypatch):
+    monkeypatch.setenv("TRTBUILD_MEMORY_LIMIT_GB", "lots")
+    made = cli("make", str(convnet_recipe(recipe_dir, "tiny")), "--cache-dir", str(recipe_dir / "cache"))
+    assert made.code == 2 and "$TRTBUILD_MEMORY_LIMIT_GB: expected a number of GB, got 'lots'" in made.stderr

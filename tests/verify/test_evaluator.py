@@ -847,3 +847,63 @@ def test_default_backend():
     net = Net()
     net.out(net.n.add_unary(net.input("x", (3,)), trt.UnaryOperation.ABS))
     close(evaluate(net.n, {"x": torch.tensor([-1.0, 2.0, -3.0])})["y"], torch.tensor([1.0, 2.0, 3.0]))
+
+
+# ---------------------------------------------------------------- loops
+
+def _trips(net, n):
+    return net.n.add_constant((), net.array(n, np.int32)).get_output(0)
+
+
+def test_loop_iterates_recurs_and_outputs_scans_and_the_last_value():
+    """s_i = s_{i-1} + x[:, 3 - i] * w over a reversed iterator, w loop-invariant."""
+    net = Net()
+    x, w = torch.randn(2, 4, 3), torch.randn(3)
+    loop = net.n.add_loop()
+    trips = _trips(net, 4)
+    loop.add_trip_limit(trips, trt.TripLimit.COUNT)
+    step = loop.add_iterator(net.input("x", x.shape), 1, True).get_output(0)
+    acc = loop.add_recurrence(net.const(np.zeros((2, 3))))
+    scaled = net.n.add_elementwise(step, net.const(w.reshape(1, 3)), trt.ElementWiseOperation.PROD).get_output(0)
+    total = net.n.add_elementwise(acc.get_output(0), scaled, trt.ElementWiseOperation.SUM).get_output(0)
+    acc.set_input(1, total)
+    longer = loop.add_loop_output(total, trt.LoopOutput.CONCATENATE, 0)
+    longer.set_input(1, _trips(net, 5))  # one slot more than iterations: its value is unspecified
+    reverse = loop.add_loop_output(total, trt.LoopOutput.REVERSE, 2)
+    reverse.set_input(1, trips)
+    net.out(longer, "concat"), net.out(reverse, "reverse"), net.out(loop.add_loop_output(acc.get_output(0),
+                                                                                          trt.LoopOutput.LAST_VALUE), "last")
+    out = net.run(x=x)
+    sums = torch.stack([(x[:, 3 - k] * w) for k in range(4)]).cumsum(0)  # [iteration, 2, 3]
+    close(out["concat"][:4], sums)
+    assert out["concat"].shape == (5, 2, 3)
+    close(out["reverse"], sums.flip(0).permute(1, 2, 0))
+    close(out["last"], sums[-1])
+
+
+def test_loop_interior_in_dependency_order_and_a_layer_after_the_loop():
+    """A layer whose input is set to a tensor made later (as converters do for shape inputs)."""
+    net = Net()
+    x = torch.randn(3, 4)
+    loop = net.n.add_loop()
+    loop.add_trip_limit(_trips(net, 3), trt.TripLimit.COUNT)
+    row = loop.add_iterator(net.input("x", x.shape), 0, False).get_output(0)
+    h = loop.add_recurrence(net.const(np.ones(4)))
+    shuffle = net.n.add_shuffle(row)  # reshape to the recurrence's shape, given by a later shape layer
+    shuffle.set_input(1, net.n.add_shape(h.get_output(0)).get_output(0))
+    mul = net.n.add_elementwise(h.get_output(0), shuffle.get_output(0), trt.ElementWiseOperation.PROD)
+    h.set_input(1, mul.get_output(0))
+    last = loop.add_loop_output(h.get_output(0), trt.LoopOutput.LAST_VALUE).get_output(0)
+    net.out(net.n.add_unary(last, trt.UnaryOperation.ABS))
+    close(net.run(x=x)["y"], x.prod(0).abs())
+
+
+def test_while_loops_are_refused_by_name():
+    net = Net()
+    loop = net.n.add_loop()
+    flag = loop.add_recurrence(net.const(np.array(True), np.bool_))
+    loop.add_trip_limit(flag.get_output(0), trt.TripLimit.WHILE)
+    flag.set_input(1, net.n.add_unary(flag.get_output(0), trt.UnaryOperation.NOT).get_output(0))
+    net.out(loop.add_loop_output(flag.get_output(0), trt.LoopOutput.LAST_VALUE))
+    with pytest.raises(EvaluationError, match="only one COUNT trip limit"):
+        net.run()

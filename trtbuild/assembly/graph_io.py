@@ -16,6 +16,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ..errors import TrtbuildError
+from ..views import view_key
 
 FORMAT = 1
 _SCALAR_TYPES = (bool, int, float, str, type(None))
@@ -98,6 +99,25 @@ def _resolve_target(name: str) -> Any:
     return target
 
 
+def _unshared(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors to write, aliases): safetensors refuses tensors that share memory (tied weights, folded
+    constants that are views of one weight). The same view under two names is written once and the
+    second name becomes an alias; a different view of memory already written is copied."""
+    written, aliases, seen_views, seen_storages = {}, {}, {}, set()
+    for name, tensor in sorted(tensors.items()):
+        view = view_key(tensor)
+        if view in seen_views:
+            aliases[name] = seen_views[view]
+            continue
+        seen_views[view] = name
+        storage = tensor.untyped_storage().data_ptr()
+        if storage in seen_storages:
+            tensor = tensor.clone()
+        seen_storages.add(storage)
+        written[name] = tensor
+    return written, aliases
+
+
 def dump_graph(gm: torch.fx.GraphModule) -> tuple[dict[str, Any], bytes]:
     """(JSON-ready graph, safetensors bytes of its attributes)."""
     nodes, tensors = [], {}
@@ -112,8 +132,9 @@ def dump_graph(gm: torch.fx.GraphModule) -> tuple[dict[str, Any], bytes]:
         entry["args"] = _encode(node.args)
         entry["kwargs"] = {k: _encode(v) for k, v in node.kwargs.items()}
         nodes.append(entry)
+    tensors, aliases = _unshared(tensors)
     weights = save_safetensors(tensors) if tensors else b""
-    return {"format": FORMAT, "nodes": nodes}, weights
+    return {"format": FORMAT, "nodes": nodes, **({"aliases": aliases} if aliases else {})}, weights
 
 
 def load_graph(doc: dict[str, Any], weights: bytes, submodules: dict[str, torch.nn.Module] | None = None,
@@ -121,7 +142,12 @@ def load_graph(doc: dict[str, Any], weights: bytes, submodules: dict[str, torch.
     if doc.get("format") != FORMAT:
         raise GraphFormatError(f"unsupported graph format {doc.get('format')!r}")
     root = torch.nn.Module()
-    for name, tensor in (load_safetensors(weights) if weights else {}).items():
+    tensors = load_safetensors(weights) if weights else {}
+    for alias, name in doc.get("aliases", {}).items():
+        if name not in tensors:
+            raise GraphFormatError(f"alias {alias!r} names a missing tensor {name!r}")
+        tensors[alias] = tensors[name]
+    for name, tensor in tensors.items():
         _register(root, name, tensor)
     for name, module in (submodules or {}).items():
         root.add_module(name, module)

@@ -15,7 +15,7 @@ from rich.markup import escape
 from ..errors import TrtbuildError
 from ..timing import event
 from .options import CacheOptions, LazyStore, cache_options
-from .output import emit_json, err, error, make_table, out, warn
+from .output import emit_json, err, error, fallback_lines, make_table, out, warn
 
 
 def exit_code_of(results: list) -> int:
@@ -123,6 +123,8 @@ def command(recipes: tuple[str, ...], cache: CacheOptions, out_dir: str | None, 
         emit_json(_with_plan({"recipes": reports}, plan))
     else:
         out.print(make_table(reports))
+        for line in fallback_lines(reports):
+            out.print(line, markup=False, soft_wrap=True, highlight=False)
         if verify:
             from .verify_cmd import verify_table
 

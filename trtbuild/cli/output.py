@@ -74,3 +74,18 @@ def why(report: dict[str, Any]) -> str:
         return (report.get("error") or "failed").removeprefix(f"{report.get('path')}: ").splitlines()[0]
     reason = report.get("reason") or "-"
     return "up to date" if report.get("fast_path") or reason.startswith("up to date") else reason
+
+
+def fallback_lines(results: list[dict[str, Any]], limit: int = 20) -> list[str]:
+    """For each recipe just built: the ops it leaves to torch, why, and where the model makes them."""
+    lines = []
+    for r in results:
+        fallbacks = [f for s in r.get("segments") or [] for f in s.get("fallbacks") or []]
+        if r["status"] != "built" or not fallbacks:
+            continue
+        lines.append(f"{r['name']}: {len(fallbacks)} op(s) run in torch:")
+        for f in fallbacks[:limit]:
+            lines.append(f"  {f['node']} ({f['op']}): {f['reason']}" + (f" at {f['source']}" if f["source"] else ""))
+        if len(fallbacks) > limit:
+            lines.append(f"  ... and {len(fallbacks) - limit} more (make --dry-run lists them all)")
+    return lines

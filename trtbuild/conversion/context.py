@@ -8,6 +8,7 @@ way torch does, so converters stay short.
 from __future__ import annotations
 
 import operator
+import os
 import re
 from typing import Any, Sequence
 
@@ -16,6 +17,7 @@ import torch
 import torch.fx
 
 from ..errors import ConversionError
+from ..views import view_key
 
 TORCH_TO_NUMPY = {
     torch.float32: np.float32, torch.float16: np.float16, torch.float64: np.float64,
@@ -24,17 +26,19 @@ TORCH_TO_NUMPY = {
 }
 
 
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 # Types numpy lacks: their bytes travel as these integer types, and TensorRT reads them back opaque.
 OPAQUE_DTYPES = {torch.bfloat16: torch.int16, torch.float8_e4m3fn: torch.uint8}
 
 
 def source_location(node: torch.fx.Node) -> str:
-    """`file.py:123 in forward` of the model code that produced the node, or '' when unknown."""
+    """`file.py:123 in forward` of the model code that produced the node, or '' when unknown: the
+    innermost frame outside torch itself (the model's `self.act(x)`, not nn.Tanh's forward)."""
     trace = node.meta.get("stack_trace") or ""
     frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)', trace)
     if not frames:
         return ""
-    path, line, func = frames[-1]
+    path, line, func = ([f for f in frames if not f[0].startswith(_TORCH_DIR)] or frames)[-1]
     return f"{path}:{line} in {func}"
 
 
@@ -127,13 +131,14 @@ class ConversionContext:
             raise self.error("TensorRT rejected a layer: " + "; ".join(errors))
 
     def error(self, message: str) -> ConversionError:
-        where = describe_node(self.node) if self.node is not None else "network"
-        return ConversionError(f"{where}: {message}")
+        if self.node is None:
+            return ConversionError(f"network: {message}")
+        return ConversionError(f"{describe_node(self.node)}: {message}", node=self.node.name, reason=message)
 
     # -- tensors ----------------------------------------------------------------------------
     def constant(self, value: Any, dtype: torch.dtype | None = None) -> Any:
         """An ITensor holding `value` (a torch tensor, numpy array or python scalar)."""
-        key = id(value) if isinstance(value, torch.Tensor) else None
+        key = view_key(value) if isinstance(value, torch.Tensor) else None
         if key is not None and dtype is None and key in self._constants:
             return self._constants[key]
         if isinstance(value, torch.Tensor):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import operator
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.fx
@@ -48,7 +49,8 @@ def node_args(node: torch.fx.Node, args: tuple | None = None, kwargs: dict | Non
     kwargs = node.kwargs if kwargs is None else kwargs
     normalized = normalize_function(node.target, args, kwargs, normalize_to_only_use_kwargs=True)
     if normalized is None:
-        raise ConversionError(f"{describe_node(node)}: cannot match arguments to the op's schema")
+        reason = "cannot match arguments to the op's schema"
+        raise ConversionError(f"{describe_node(node)}: {reason}", node=node.name, reason=reason)
     return normalized.kwargs
 
 
@@ -60,8 +62,11 @@ def _placeholder_spec(node: torch.fx.Node) -> TensorSpec:
     return TensorSpec(node.name, val.dtype, shape)
 
 
-def convert_segment(gm: torch.fx.GraphModule, backend: Any, settings: Any) -> Network:
-    """Fill a new strongly typed network from `gm`; inputs in placeholder order, outputs in output order."""
+def convert_segment(gm: torch.fx.GraphModule, backend: Any, settings: Any,
+                    progress: Callable[[str], None] | None = None) -> Network:
+    """Fill a new strongly typed network from `gm`; inputs in placeholder order, outputs in output order.
+
+    `progress` hears which node is being converted, every few seconds (a huge segment takes minutes)."""
     trt = backend.trt
     logger = CapturingLogger(trt)
     builder = trt.Builder(logger.logger)
@@ -69,7 +74,9 @@ def convert_segment(gm: torch.fx.GraphModule, backend: Any, settings: Any) -> Ne
     ctx = ConversionContext(trt, network, logger, settings)
     env: dict[torch.fx.Node, Any] = {}
     inputs: list[TensorSpec] = []
-    for node in gm.graph.nodes:
+    report = _throttled(progress, len(gm.graph.nodes))
+    for i, node in enumerate(gm.graph.nodes):
+        report(i, node)
         ctx.begin_node(node)
         if node.op == "placeholder":
             spec = _placeholder_spec(node)
@@ -83,6 +90,18 @@ def convert_segment(gm: torch.fx.GraphModule, backend: Any, settings: Any) -> Ne
         elif node.op == "output":
             outputs = _mark_outputs(ctx, node, env)
     return Network(network, builder, logger, ctx, inputs, outputs)
+
+
+def _throttled(progress: Callable[[str], None] | None, total: int, every: float = 5.0) -> Callable:
+    last = time.monotonic()
+
+    def report(i: int, node: torch.fx.Node) -> None:
+        nonlocal last
+        if progress is not None and time.monotonic() - last >= every:
+            last = time.monotonic()
+            progress(f"node {i + 1}/{total}: {node.name} ({node.target})")
+
+    return report
 
 
 def _network_flags(trt: Any) -> int:
@@ -108,7 +127,8 @@ def _convert_node(ctx: ConversionContext, node: torch.fx.Node, env: dict) -> Any
     except ConversionError:
         raise
     except Exception as exc:  # a converter bug or a TensorRT API error: name the node either way
-        raise ctx.error(f"converter {conv.name} failed: {type(exc).__name__}: {exc}") from exc
+        first_line = (str(exc).strip().splitlines() or [""])[0]  # pybind's TypeErrors go on to dump tensors
+        raise ctx.error(f"converter {conv.name} failed: {type(exc).__name__}: {first_line}") from exc
 
 
 def _mark_outputs(ctx: ConversionContext, node: torch.fx.Node, env: dict) -> list[TensorSpec]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -61,5 +62,14 @@ def build_engine(net: Network, backend: Backend, settings: CompileSettings, comp
     seconds = time.perf_counter() - start
     errors = net.logger.take_errors()
     if plan is None:
-        raise BuildError("TensorRT could not build the engine: " + ("; ".join(errors) or "no message"))
+        message = "TensorRT could not build the engine: " + ("; ".join(errors) or "no message")
+        raise BuildError(message, node=blamed_node(net.network, errors))
     return BuiltEngine(bytes(plan), seconds)
+
+
+def blamed_node(network: Any, errors: list[str]) -> str | None:
+    """The FX node whose layers TensorRT's errors name, when they name exactly one (layers are
+    named `<node>/<n>`; see ConversionContext.add); None when the failure is not one node's."""
+    nodes = {network.get_layer(i).name: network.get_layer(i).metadata for i in range(network.num_layers)}
+    named = {nodes[token] for token in re.findall(r"[\w.]+/\d+", " ".join(errors)) if token in nodes}
+    return named.pop() if len(named) == 1 else None

@@ -51,6 +51,13 @@ def _safe_inplace(node: torch.fx.Node) -> bool:
                    for user in target.users if user is not node)
 
 
+def _source(node: torch.fx.Node) -> bool:
+    """A deterministic op with no inputs (`zeros([2, 3])`, an RNN's initial state): fold_constants
+    computes it at build time, whatever it would decompose into."""
+    tags = getattr(node.target, "tags", ())
+    return not node.all_input_nodes and torch.Tag.nondeterministic_seeded not in tags
+
+
 def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
     signature = program.graph_signature
     if signature.buffers_to_mutate or signature.user_inputs_to_mutate:
@@ -64,7 +71,7 @@ def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
         if functional is not None:
             if not _safe_inplace(node) or lookup(functional) is None:
                 return True
-        elif lookup(node.target) is None and not is_noop(node):
+        elif lookup(node.target) is None and not is_noop(node) and not _source(node):
             return True  # a decomposition might turn it into ops we convert
     return False
 

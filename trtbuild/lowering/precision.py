@@ -47,6 +47,7 @@ POLICY: dict[str, str] = {
         "aten.pow", "aten.rsqrt", "aten.reciprocal", "aten.erf", "aten.cross_entropy_loss", "aten.nll_loss",
         "aten.mse_loss", "aten.kl_div", "aten.binary_cross_entropy", "aten.softplus", "aten._cdist_forward",
         "aten._pdist_forward",
+        "aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu",  # errors compound over the time steps
     ], FLOAT32),
 }
 FLOATS = (torch.float32, torch.float16, torch.bfloat16)

@@ -37,6 +37,15 @@ def _dtype_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
     return None
 
 
+# node.meta key: why this node must run in torch, decided before partitioning (a lowering pass that
+# keeps an op whole on purpose, or the pipeline after the node's converter failed)
+FALLBACK = "trtbuild_fallback"
+
+
+def mark_fallback(node: torch.fx.Node, reason: str) -> None:
+    node.meta[FALLBACK] = reason
+
+
 def fallback_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
     """None when TensorRT can run `node`; otherwise why it stays in torch."""
     return _own_reason(node, settings) or _size_reason(node, settings)
@@ -49,6 +58,8 @@ def _own_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
         return _own_reason(source, settings) if isinstance(source, torch.fx.Node) else None
     if _excluded(node.target, settings):
         return "excluded by torch_executed_ops"
+    if FALLBACK in node.meta:
+        return node.meta[FALLBACK]
     conv = lookup(node.target)
     if conv is None:
         return RANDOM if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()) else "no converter"

@@ -22,9 +22,12 @@ and by "<layer name>:<attribute>" for the weights of other layers ("conv1:kernel
 
 Handlers live in `layers/`, one module per layer family.
 
-Unsupported: layer types without a handler (LRN, loops, conditionals, plugins, ...) raise `EvaluationError` naming the type; so does a handler that cannot read an
-attribute on the installed TensorRT version. Fill RANDOM_UNIFORM / RANDOM_NORMAL produce values
-from torch's generator (seeded), not TensorRT's: only their shape, dtype and range are meaningful.
+Loops (`loops.py`) run their interior once per iteration; only COUNT trip limits are evaluated.
+
+Unsupported: layer types without a handler (LRN, conditionals, plugins, ...) raise `EvaluationError`
+naming the type; so does a handler that cannot read an attribute on the installed TensorRT version.
+Fill RANDOM_UNIFORM / RANDOM_NORMAL produce values from torch's generator (seeded), not TensorRT's:
+only their shape, dtype and range are meaningful.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any
 import torch
 
 from .layers import HANDLERS, EvaluationError, describe
+from .loops import Loop, find_loops, run_loop
 
 __all__ = ["EvaluationError", "evaluate"]
 
@@ -73,8 +77,15 @@ def evaluate(network, inputs: dict[str, torch.Tensor], *, trt=None,
         value = torch.as_tensor(inputs[tensor.name]).detach().cpu().to(_torch_dtype(tensor.dtype))
         _check_shape(value, tuple(tensor.shape), f"network input {tensor.name!r}")
         values[tensor.name] = value
-    for layer, kind in _topological_order(network):
-        ev.run(layer, kind, values)
+    for unit in _schedule(trt, network):
+        if isinstance(unit, Loop):
+            run_loop(unit, ev, values)
+            for out in unit.boundary["LOOP_OUTPUT"]:
+                tensor = out.get_output(0)
+                values[tensor.name] = values[tensor.name].to(_torch_dtype(tensor.dtype))
+                _check_shape(values[tensor.name], tuple(tensor.shape), f"{describe(out)} [LOOP_OUTPUT]")
+        else:
+            ev.run(*unit, values)
     return {network.get_output(i).name: values[network.get_output(i).name] for i in range(network.num_outputs)}
 
 
@@ -84,17 +95,25 @@ def _check_shape(value: torch.Tensor, expected: tuple[int, ...], what: str) -> N
         raise EvaluationError(f"{what}: computed shape {list(got)} but TensorRT infers {list(expected)}")
 
 
-def _topological_order(network) -> list[tuple[Any, Any]]:
-    """Layers sorted so that each comes after the producers of its inputs (index order is insertion order)."""
-    layers = [network.get_layer(i) for i in range(network.num_layers)]
-    producer = {layer.get_output(j).name: i for i, layer in enumerate(layers) for j in range(layer.num_outputs)}
-    graph = {i: {producer[t.name] for t in _inputs(layer) if t is not None and t.name in producer}
-             for i, layer in enumerate(layers)}
+def _schedule(trt, network) -> list[Any]:
+    """Layers, and loops as single units, sorted so that each comes after the producers of its inputs
+    (a loop's back edges stay inside it)."""
+    layers = [(layer, layer.type) for layer in map(network.get_layer, range(network.num_layers))]  # type before any downcast
+    loops, in_loop = find_loops(trt, layers)
+    units: dict[Any, Any] = {i: layers[i] for i in range(len(layers)) if i not in in_loop}
+    units.update({f"loop {loop.name}": loop for loop in loops})
+    producer = {}
+    for key, unit in units.items():
+        for layer in unit.layers if isinstance(unit, Loop) else [unit[0]]:
+            producer.update({layer.get_output(j).name: key for j in range(layer.num_outputs)})
+    graph = {}
+    for key, unit in units.items():
+        reads = unit.external_inputs() if isinstance(unit, Loop) else [t for t in _inputs(unit[0]) if t is not None]
+        graph[key] = {producer[t.name] for t in reads if t.name in producer} - {key}
     try:
-        order = TopologicalSorter(graph).static_order()
-        return [(layers[i], layers[i].type) for i in order]  # read `type` before any downcast
+        return [units[key] for key in TopologicalSorter(graph).static_order()]
     except CycleError as exc:
-        cycle = ", ".join(describe(layers[i]) for i in exc.args[1])
+        cycle = ", ".join(describe(units[k][0]) if not isinstance(units[k], Loop) else k for k in exc.args[1])
         raise EvaluationError(f"the network has a dependency cycle through {cycle}") from None
 
 

@@ -23,7 +23,11 @@ def _gather(ctx, x, index, axis):
 def _wrapped(ctx, index, size):
     """Negative indices count from the end (torch); TensorRT's gather is not documented to wrap."""
     if isinstance(index, torch.Tensor):
-        return torch.where(index < 0, index + size, index)
+        if not (index < 0).any():
+            return index
+        if isinstance(size, int):
+            return torch.where(index < 0, index + size, index)
+        index = ctx.tensor(index)  # a dynamic dim's size is only known in the engine
     negative = ctx.elementwise(index, 0, ctx.trt.ElementWiseOperation.LESS)
     shifted = ctx.elementwise(index, size, ctx.trt.ElementWiseOperation.SUM)
     return ctx.out(ctx.network.add_select(negative, shifted, index))

@@ -13,6 +13,7 @@ aten = torch.ops.aten
 
 def _pieces(ctx, x, sizes, dim):
     """Consecutive slices of `sizes` along `dim` (static); the other dims may be dynamic."""
+    x = ctx.tensor(x)  # a constant operand (e.g. an RNN's zero initial state) is a torch tensor here
     rank = ctx.rank(x)
     dim = normalize_dim(dim, rank)
     pieces, start = [], 0
@@ -51,6 +52,7 @@ def split(ctx, node, input, split_size, dim=0):
 
 @converter(aten.unbind.int, checks=static_shapes)
 def unbind(ctx, node, input, dim=0):
+    input = ctx.tensor(input)
     shape = ctx.shape(input)
     dim = normalize_dim(dim, len(shape))
     rest = shape[:dim] + shape[dim + 1:]

@@ -1,0 +1,66 @@
+"""A memory limit for builds: past it, allocations fail and the build stops with a clear error,
+instead of the machine swapping and the kernel's OOM killer ending the process.
+
+The limit is RLIMIT_DATA (the process's heap and private mappings; torch and TensorRT allocate
+there), set while `make` builds: `$TRTBUILD_MEMORY_LIMIT_GB`, default 90% of physical memory,
+`0` for none. An allocation past it raises MemoryError (Python, and C++'s bad_alloc through the
+bindings) or torch's "can't allocate memory" RuntimeError; `out_of_memory` recognises both.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from contextlib import contextmanager
+from typing import Iterator
+
+from .errors import BuildError, InputError
+
+ENV = "TRTBUILD_MEMORY_LIMIT_GB"
+DEFAULT_SHARE = 0.9
+
+
+class MemoryLimitError(BuildError):
+    """The build needed more memory than its limit."""
+
+
+def memory_limit() -> int | None:
+    """The limit in bytes, or None for no limit."""
+    text = os.environ.get(ENV)
+    if text is None:
+        return int(DEFAULT_SHARE * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    try:
+        gigabytes = float(text)
+    except ValueError:
+        raise InputError(f"${ENV}: expected a number of GB, got {text!r}") from None
+    if gigabytes < 0:
+        raise InputError(f"${ENV}: expected a number of GB >= 0, got {text!r}")
+    return int(gigabytes * 2**30) or None
+
+
+@contextmanager
+def limited_memory() -> Iterator[int | None]:
+    """Hold the process to `memory_limit()` for the block (never raising a limit already lower)."""
+    limit = memory_limit()
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if limit is not None and hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    if limit is None or (soft != resource.RLIM_INFINITY and soft <= limit):
+        yield None if soft == resource.RLIM_INFINITY else soft
+        return
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    try:
+        yield limit
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))
+
+
+def memory_error(stage: str | None, limit: int | None) -> MemoryLimitError:
+    where = f"while in stage {stage!r}" if stage else "while building"
+    bound = f"its limit of {limit / 2**30:.1f} GB" if limit else "the memory available"
+    return MemoryLimitError(f"out of memory {where}: the build needed more than {bound} "
+                            f"(${ENV} sets the limit; default {DEFAULT_SHARE:.0%} of physical memory)")
