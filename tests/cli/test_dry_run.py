@@ -5,16 +5,15 @@ import json
 from tests.conftest import MIXED, run_cli, write_recipe
 
 
-# avg_pool2d with divisor_override has a converter whose capability check refuses it
+# sort has a converter whose capability check refuses a stable sort
 POOLED = '''
 import torch
-import torch.nn.functional as F
 
 
 class Pooled(torch.nn.Module):
     def forward(self, x):
         y = torch.relu(x * 2 + 1)
-        y = F.avg_pool2d(y, 2, divisor_override=3)
+        y = torch.sort(y, dim=-1, stable=True).values
         return torch.sigmoid(y - 1) * 3 + 2
 
 
@@ -61,9 +60,10 @@ def test_failed_capability_check_says_why(recipe_dir):
                  .replace("[2, 8]", "[1, 2, 4, 4]") + "[settings]\nmin_block_size = 1\n")
     plan = dry_run(recipe_dir, "pooled")
     fallbacks = [f for s in plan["segments"] for f in s["fallbacks"]]
-    assert [f["op"] for f in fallbacks] == ["aten.avg_pool2d.default"]
-    assert fallbacks[0]["reason"] == "capability check failed: avg_pool2d with divisor_override is not supported"
-    assert "pooled.py:9 in forward" in fallbacks[0]["source"]
+    assert [f["op"] for f in fallbacks] == ["aten.sort.stable"]
+    assert fallbacks[0]["reason"] == ("capability check failed: a stable sort is not supported: "
+                                      "TensorRT's TopK does not document the order of equal values")
+    assert "pooled.py:8 in forward" in fallbacks[0]["source"]
 
 
 def test_bad_recipe_exits_2(recipe_dir):

@@ -8,7 +8,7 @@ is covered by no case.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
 import torch

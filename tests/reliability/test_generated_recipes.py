@@ -15,10 +15,8 @@ The quick set runs a few hundred through the CLI's entry point in this process; 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import difflib
-import io
 import json
 import os
 import re
