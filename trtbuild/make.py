@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 from . import __version__
 from .errors import BuildError, ModelError, RecipeError, TrtbuildError
 from .recipe import Recipe
-from .resources import limited_memory, memory_error, out_of_memory
+from .resources import limited_memory, memory_error, out_of_memory, return_large_blocks
 from .timing import Timings
 
 @dataclass
@@ -225,6 +225,7 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: R
                     result.quantized = quantized_program(recipe, program, calibration, store, timings)
                     program = result.quantized.program
                     weights = program_weights(program)
+                return_large_blocks()  # lowers the peak of TensorRT's build
                 compiled = compile_program(program, inputs, settings, target, store=store,
                                            weight_digests=weights, timings=timings)
                 result.segments = [s.report() for s in compiled.segments]

@@ -5,10 +5,13 @@ The limit is RLIMIT_DATA (the process's heap and private mappings; torch and Ten
 there), set while `make` builds: `$TRTBUILD_MEMORY_LIMIT_GB`, default 90% of physical memory,
 `0` for none. An allocation past it raises MemoryError (Python, and C++'s bad_alloc through the
 bindings) or torch's "can't allocate memory" RuntimeError; `out_of_memory` recognises both.
+
+`return_large_blocks` lowers the peak of an engine build (see there).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 from contextlib import contextmanager
@@ -18,6 +21,8 @@ from .errors import BuildError, InputError
 
 ENV = "TRTBUILD_MEMORY_LIMIT_GB"
 DEFAULT_SHARE = 0.9
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+OWN_MAPPING_FROM = 128 * 1024  # glibc's initial threshold
 
 
 class MemoryLimitError(BuildError):
@@ -64,3 +69,18 @@ def memory_error(stage: str | None, limit: int | None) -> MemoryLimitError:
     bound = f"its limit of {limit / 2**30:.1f} GB" if limit else "the memory available"
     return MemoryLimitError(f"out of memory {where}: the build needed more than {bound} "
                             f"(${ENV} sets the limit; default {DEFAULT_SHARE:.0%} of physical memory)")
+
+
+def return_large_blocks() -> bool:
+    """Have glibc's malloc keep serving blocks of 128 KiB and more from mappings of their own, which
+    go back to the system when freed. By default glibc raises that threshold to the largest block
+    freed so far (up to 32 MiB), so that TensorRT's multi-MiB temporaries while it builds an engine
+    come from the heap, where space freed between live blocks is not given back: the peak of a cold
+    resnet50 build was 18 MiB higher (no measurable change in build time). True when applied;
+    False where malloc is not glibc's."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return mallopt(M_MMAP_THRESHOLD, OWN_MAPPING_FROM) == 1

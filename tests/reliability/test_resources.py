@@ -179,3 +179,45 @@ def test_a_bad_memory_limit_is_an_input_error(recipe_dir, cli, monkeypatch):
     monkeypatch.setenv("TRTBUILD_MEMORY_LIMIT_GB", "lots")
     made = cli("make", str(convnet_recipe(recipe_dir, "tiny")), "--cache-dir", str(recipe_dir / "cache"))
     assert made.code == 2 and "$TRTBUILD_MEMORY_LIMIT_GB: expected a number of GB, got 'lots'" in made.stderr
+
+
+MMAPPED_AFTER_A_LARGER_FREE = '''
+import ctypes, sys
+from trtbuild.resources import return_large_blocks
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+libc.free(libc.malloc(8 << 20))  # glibc now serves blocks up to 8 MiB from its heap
+applied = return_large_blocks() if sys.argv[1] == "apply" else None
+mapped = libc.mallinfo2().hblks
+libc.malloc(1 << 20)
+print(applied, libc.mallinfo2().hblks - mapped)
+'''
+
+
+@pytest.mark.skipif(not hasattr(__import__("ctypes").CDLL(None), "mallinfo2"), reason="needs glibc 2.33+ (mallinfo2)")
+def test_large_blocks_get_their_own_mapping_again_after_return_large_blocks():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(trtbuild.__file__).parents[1]  # the trtbuild under test, not an installed one
+
+    def run(mode: str) -> list[str]:  # a fresh process: glibc's threshold is process state
+        return subprocess.run([sys.executable, "-c", MMAPPED_AFTER_A_LARGER_FREE, mode], check=True, cwd=root,
+                              capture_output=True, text=True).stdout.split()
+
+    assert run("default") == ["None", "0"]  # a 1 MiB block from the heap: its space is kept when freed
+    assert run("apply") == ["True", "1"]  # its own mapping, unmapped when freed
+
+
+def test_return_large_blocks_leaves_a_malloc_without_mallopt_alone(monkeypatch):
+    import ctypes
+
+    from trtbuild import resources
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: object())  # no mallopt: not glibc
+    assert resources.return_large_blocks() is False
