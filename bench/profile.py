@@ -47,8 +47,6 @@ PROBES = (
     "trtbuild.cli.options:CacheOptions.open",
     "trtbuild.recipe:load_recipe",
     "trtbuild.make:make_recipe",
-    "trtbuild.stamp:up_to_date",
-    "trtbuild.stamp:stamp_document",
     "trtbuild.stamp:_versions",
     "trtbuild.stamp:package_version",
     "trtbuild.stamp:compiler_digest",
@@ -88,9 +86,9 @@ PROBES = (
     "trtbuild.assembly.artifacts:describe_module",
     "trtbuild.assembly.artifacts:dump_graph",
     "trtbuild.assembly.artifacts:write_artifacts",
-    "trtbuild.assembly.artifacts:_atomic_write",
+    "trtbuild.assembly.output:_atomic_write",
     "trtbuild.assembly.artifacts:digest_bytes",
-    "trtbuild.stamp:record_stamp",
+    "trtbuild.stamp:record_build",
     "trtbuild.cli.make_cmd:emit_json",
 )
 
@@ -150,8 +148,8 @@ def record_stage_memory(memory: dict[str, dict[str, float]]) -> None:
     original = Timings.stage
 
     @contextmanager
-    def stage(self: Any, name: str) -> Any:
-        with original(self, name):
+    def stage(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        with original(self, name, *args, **kwargs):
             yield
         rss, peak = memory_mib()
         memory[name] = {"rss_mib": rss, "peak_mib": peak}
