@@ -66,17 +66,27 @@ def embedding_bag(ctx, node, weight, indices, offsets, scale_grad_by_freq=False,
     if per_sample_weights is not None:
         rows = ctx.elementwise(rows, ctx.reshape(ctx.tensor(per_sample_weights), (-1, 1)),
                                ctx.trt.ElementWiseOperation.PROD)
-    member = _bag_members(ctx, ctx.tensor(indices), offsets, include_last_offset, padding_idx)
-    return (_reduce_bags(ctx, rows, member, mode),)  # the graph reads output 0 of the op's four
+    indices = ctx.tensor(indices)
+    member = _bag_members(ctx, indices, offsets, include_last_offset, padding_idx)
+    if include_last_offset and mode != 0:
+        # torch's CPU kernel (2.14) ends the last bag at the end of `indices`, not at the last offset,
+        # for max and for the mean's divisor (the mean's sum stops at the last offset); eager is the spec
+        to_end = _bag_members(ctx, indices, offsets, include_last_offset, padding_idx, last_to_end=True)
+        member, counted = (to_end, to_end) if mode == 2 else (member, to_end)
+    else:
+        counted = member
+    return (_reduce_bags(ctx, rows, member, mode, counted),)  # the graph reads output 0 of the op's four
 
 
-def _bag_members(ctx, indices, offsets, include_last_offset, padding_idx):
-    """[bags, N] bool: which index positions each bag takes (padding_idx entries belong to none)."""
+def _bag_members(ctx, indices, offsets, include_last_offset, padding_idx, last_to_end=False):
+    """[bags, N] bool: which index positions each bag takes (padding_idx entries belong to none).
+    `last_to_end`: the last bag runs to the end of `indices` even when include_last_offset names its end."""
     ew = ctx.trt.ElementWiseOperation
     offsets = ctx.cast(ctx.tensor(offsets), torch.int64)
     count, bags = ctx.size_of(indices, 0), ctx.size_of(offsets, 0)
     if include_last_offset:
         bags = ctx.size_math(bags, 1, "SUB")
+    if include_last_offset and not last_to_end:
         ends = _take(ctx, offsets, 1, bags)
     else:
         ends = ctx.out(ctx.network.add_concatenation([_take(ctx, offsets, 1, ctx.size_math(bags, 1, "SUB")),
@@ -92,14 +102,17 @@ def _bag_members(ctx, indices, offsets, include_last_offset, padding_idx):
     return member
 
 
-def _reduce_bags(ctx, rows, member, mode):
-    """mode 0 sum, 1 mean, 2 max of rows [N, D] per bag: a select over [bags, N, D] and a reduce over N."""
+def _reduce_bags(ctx, rows, member, mode, counted):
+    """mode 0 sum, 1 mean, 2 max of rows [N, D] per bag: a select over [bags, N, D] and a reduce over N.
+    `counted` ([bags, N] bool) gives the bag sizes: the mean's divisor, and which bags are empty."""
     ew, dtype = ctx.trt.ElementWiseOperation, ctx.dtype_of(rows)
-    member = ctx.reshape(member, [ctx.size_of(member, 0), ctx.size_of(member, 1), 1])
+    def column(m):  # [bags, N] -> [bags, N, 1], to broadcast over the rows' D
+        return ctx.reshape(m, [ctx.size_of(m, 0), ctx.size_of(m, 1), 1])
+
     skipped = ctx.constant(torch.full((1, 1, 1), float("-inf") if mode == 2 else 0.0, dtype=dtype))
-    picked = ctx.select(member, ctx.unsqueeze_to(rows, 3), skipped)
+    picked = ctx.select(column(member), ctx.unsqueeze_to(rows, 3), skipped)
     reduced = _reduce_middle(ctx, picked, "MAX" if mode == 2 else "SUM")
-    sizes = _reduce_middle(ctx, ctx.cast(member, dtype), "SUM")  # [bags, 1]
+    sizes = _reduce_middle(ctx, ctx.cast(column(counted), dtype), "SUM")  # [bags, 1]
     if mode == 1:
         return ctx.elementwise(reduced, ctx.elementwise(sizes, 1, ew.MAX), ew.DIV)
     if mode == 2:

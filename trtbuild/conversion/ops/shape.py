@@ -1,4 +1,4 @@
-"""Ops that move data without arithmetic: view/reshape/flatten, permute, cat, (un)squeeze."""
+"""Ops that move data without arithmetic: view/reshape/flatten, resize, permute, cat, (un)squeeze."""
 
 from __future__ import annotations
 
@@ -29,6 +29,17 @@ def flatten(ctx, node, input, start_dim=0, end_dim=-1):
     sizes = [ctx.size_of(input, d) for d in range(start)] + [-1] + \
         [ctx.size_of(input, d) for d in range(end + 1, rank)]
     return ctx.reshape(input, sizes)
+
+
+@converter(aten.resize.default)
+def resize(ctx, node, input, size, memory_format=None):
+    """The functional form of resize_ (lowering rewrites the in-place op): the input's elements in
+    row-major order fill the new shape. torch leaves the elements past the input's count
+    uninitialized; a FILL slice of the flattened input writes zeros there."""
+    flat = ctx.reshape(input, (-1,))
+    count = functools.reduce(lambda a, b: ctx.size_math(a, b, "PROD"), size, 1)
+    filled = ctx.slice(flat, [0], [count], [1], mode="FILL").get_output(0)
+    return ctx.reshape(filled, size)
 
 
 @converter(aten.permute.default)
