@@ -67,14 +67,12 @@ def embedding_bag(ctx, node, weight, indices, offsets, scale_grad_by_freq=False,
         rows = ctx.elementwise(rows, ctx.reshape(ctx.tensor(per_sample_weights), (-1, 1)),
                                ctx.trt.ElementWiseOperation.PROD)
     indices = ctx.tensor(indices)
-    member = _bag_members(ctx, indices, offsets, include_last_offset, padding_idx)
+    member = counted = _bag_members(ctx, indices, offsets, include_last_offset, padding_idx)
     if include_last_offset and mode != 0:
         # torch's CPU kernel (2.14) ends the last bag at the end of `indices`, not at the last offset,
         # for max and for the mean's divisor (the mean's sum stops at the last offset); eager is the spec
-        to_end = _bag_members(ctx, indices, offsets, include_last_offset, padding_idx, last_to_end=True)
-        member, counted = (to_end, to_end) if mode == 2 else (member, to_end)
-    else:
-        counted = member
+        counted = _bag_members(ctx, indices, offsets, include_last_offset, padding_idx, last_to_end=True)
+        member = counted if mode == 2 else member
     return (_reduce_bags(ctx, rows, member, mode, counted),)  # the graph reads output 0 of the op's four
 
 
@@ -106,6 +104,7 @@ def _reduce_bags(ctx, rows, member, mode, counted):
     """mode 0 sum, 1 mean, 2 max of rows [N, D] per bag: a select over [bags, N, D] and a reduce over N.
     `counted` ([bags, N] bool) gives the bag sizes: the mean's divisor, and which bags are empty."""
     ew, dtype = ctx.trt.ElementWiseOperation, ctx.dtype_of(rows)
+
     def column(m):  # [bags, N] -> [bags, N, 1], to broadcast over the rows' D
         return ctx.reshape(m, [ctx.size_of(m, 0), ctx.size_of(m, 1), 1])
 
