@@ -218,7 +218,9 @@ def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: R
     result.key = key = key_of(doc)
     previous = previous_build(recipe, store)
     cached = _cached_build(store, key)
-    if cached is None:
+    if cached is not None:
+        store.build_lock(key).forget_if_abandoned()  # left by a make killed between storing and releasing
+    else:
         with _exclusive_build(store, key, timings) as cached:
             if cached is None:
                 if calibration is not None:

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import pytest
 
 import trtbuild
 from trtbuild.assembly import output
+from trtbuild.cache.local import LocalStore, encode_meta
 from tests.conftest import run_cli
 
 from .conftest import cache_names, convnet_recipe, make_here, orphan_files, temp_files
@@ -36,6 +38,24 @@ def test_a_dead_writers_temp_files_are_removed_by_the_next_write_and_never_read(
     assert make_here(recipe, cache, out).status == "cached"
     assert temp_files(out) == []
     trtbuild.load(build)
+
+
+def test_a_make_killed_after_storing_its_build_leaves_no_lock_behind(recipe_dir, tmp_path):
+    """Killed between storing the build and releasing its lock: the next make finds the build cached,
+    never asks for the lock, and removes the dead holder's entry."""
+    recipe, cache, out = convnet_recipe(recipe_dir, "tiny"), tmp_path / "cache", tmp_path / "out"
+    key = make_here(recipe, cache, out).key
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store = LocalStore(cache)
+    try:
+        body, tag = encode_meta({"key": key, "pid": dead.pid, "host": socket.gethostname(), "time": time.time()})
+        store._cache.set(f"lock/{key}", body, tag=tag)
+    finally:
+        store.close()
+    assert cache_names(cache, "lock") == [f"lock/{key}"]
+    assert make_here(recipe, cache, out).status == "cached"
+    assert cache_names(cache, "lock") == []
 
 
 def test_a_live_writers_temp_files_are_left_alone(tmp_path):

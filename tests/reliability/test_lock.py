@@ -111,6 +111,17 @@ def test_release_never_deletes_a_successors_lock(store):
         assert holder(store, "k")["pid"] == os.getpid() and "lock/k" in set(store.names())
 
 
+def test_only_a_dead_holders_lock_is_forgotten(store):
+    plant_lock(store, "dead", dead_pid(), socket.gethostname())
+    plant_lock(store, "remote", 1, "build-server-7")
+    with store.build_lock("mine"):
+        for key in ("dead", "remote", "mine"):
+            store.build_lock(key).forget_if_abandoned()
+        assert holder(store, "dead") is None
+        assert holder(store, "remote")["host"] == "build-server-7"  # alive as far as we can tell
+        assert holder(store, "mine")["pid"] == os.getpid()
+
+
 def test_lock_entries_are_valid_metadata(store):
     """`cache verify` reads lock entries like any other: a held lock is not a problem."""
     with store.build_lock("k"):

@@ -11,6 +11,9 @@ A holder killed mid-build never releases its lock, so a lock is also free when
     another host, or one whose pid was reused. diskcache's own expiry makes the entry vanish.
     A live build that outlasts the expiry may be built twice: harmless (both store sound entries),
     but set TRTBUILD_LOCK_EXPIRE above the longest build to avoid it.
+A holder killed after it stored its build, before it released, leaves a lock nobody waits for: the
+next make finds the build cached and never asks for the lock, so it removes the dead holder's
+entry itself (`forget_if_abandoned`).
 Taking over a dead holder's lock is a compare-and-swap in one cache transaction, so two waiters
 that saw the same dead holder cannot both win. Release deletes the entry only while it is still
 ours: a holder that outlived its expiry must not release its successor's lock.
@@ -107,6 +110,16 @@ class BuildLock:
         except (OSError, sqlite3.Error):
             pass  # we exit soon, and a dead holder's lock is taken over: never worth failing a build
 
+    def forget_if_abandoned(self) -> None:
+        """Delete the entry if its holder is dead; a live holder's lock is left alone."""
+        try:
+            with self.cache.transact(retry=True):
+                seen = self.cache.get(self.name, retry=True)
+                if seen is not None and _abandoned(seen):
+                    self.cache.delete(self.name, retry=True)
+        except (OSError, sqlite3.Error):
+            pass  # a stale lock is taken over by the next builder anyway
+
     def _acquire(self) -> None:
         told = False
         while True:
@@ -117,13 +130,13 @@ class BuildLock:
             seen = self.cache.get(self.name, retry=True)
             if seen is None:
                 continue  # released (or expired) since our add: try again at once
-            holder = _holder(seen)
-            if holder is None or (holder["host"] == socket.gethostname() and not process_alive(holder["pid"])):
+            if _abandoned(seen):
                 if self._take_over(seen, body, tag):
                     self._body = body
                     return
                 continue
             if not told:
+                holder = _holder(seen)
                 self.on_wait(f"pid {holder['pid']} on {holder['host']}")
                 told = True
             time.sleep(POLL_SECONDS * (1 + random.random()))  # jitter: waiters do not poll in step
@@ -138,6 +151,12 @@ class BuildLock:
                 return False  # another waiter moved first
             self.cache.set(self.name, body, expire=self.expire, tag=tag, retry=True)
         return True
+
+
+def _abandoned(body: Any) -> bool:
+    """Whether a lock entry's holder is gone: unreadable, or a process on this host that has exited."""
+    holder = _holder(body)
+    return holder is None or (holder["host"] == socket.gethostname() and not process_alive(holder["pid"]))
 
 
 def _holder(body: Any) -> dict[str, Any] | None:

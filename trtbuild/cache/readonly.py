@@ -114,6 +114,9 @@ class _NoLock:
     def release(self) -> None:
         return None
 
+    def forget_if_abandoned(self) -> None:
+        return None
+
 
 def _connect(db: Path) -> sqlite3.Connection | None:
     """The index, opened read-only; None when there is none yet (an empty cache).

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 import traceback
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import click
 from rich.markup import escape
 
 from ..errors import TrtbuildError
-from ..timing import event
+from ..timing import event, now
 from .options import CacheOptions, LazyStore, cache_options
 from .output import emit_json, err, error, fallback_lines, make_table, out, warn
 
@@ -139,15 +138,15 @@ def _make_one(path, store, options: dict):
     from ..make import RecipeResult, make_recipe
     from ..recipe import load_recipe
 
-    wall, start = time.time(), time.perf_counter()
+    start = now()
     try:
         recipe = load_recipe(path, warn=warn)
     except TrtbuildError as exc:
         _show_error(str(exc), traceback.format_exc(), options, exc.hint)
         result = RecipeResult(path.stem, str(path), error=str(exc), exit_code=exc.exit_code, hint=exc.hint)
-        result.events = [event(result.name, "recipe", wall, time.perf_counter() - start, status="failed")]
+        result.events = [event(result.name, "recipe", start, now() - start, status="failed")]
         return result
-    loaded = event("load", "stage", wall, time.perf_counter() - start)
+    loaded = event("load", "stage", start, now() - start)
     show = progress_printer(recipe.display_name, options["quiet"])
     try:
         result = make_recipe(recipe, store, options["out_dir"], show, fast_path=options["fast_path"])
@@ -159,7 +158,7 @@ def _make_one(path, store, options: dict):
     elif options["verify"]:
         with _timed(result, "verify"):
             result.verify = _verify(recipe, store, result)
-    whole = event(result.name, "recipe", wall, time.perf_counter() - start, status=result.status,
+    whole = event(result.name, "recipe", start, now() - start, status=result.status,
                   reason=result.reason, fast_path=result.fast_path, worker=os.getpid())
     result.events = [whole, loaded, *result.events]
     result.model = result.program = None  # not picklable across processes, and no longer needed
@@ -168,11 +167,11 @@ def _make_one(path, store, options: dict):
 
 @contextlib.contextmanager
 def _timed(result, name: str):
-    wall, start = time.time(), time.perf_counter()
+    start = now()
     try:
         yield
     finally:
-        result.events.append(event(name, "stage", wall, time.perf_counter() - start))
+        result.events.append(event(name, "stage", start, now() - start))
 
 
 def _show_error(message: str, trace: str | None, options: dict, hint: str | None = None) -> None:
