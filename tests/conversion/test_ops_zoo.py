@@ -104,6 +104,10 @@ CASES = [
     # split, unbind, stack
     Case("split-chunk", lambda s, x: torch.cat([p * k for k, p in enumerate(x.split(2, dim=-1))], 1)
          + sum(x.chunk(3, 1)[0].split(1, 0)).sum(), (r(3, 7),), ("aten.split.Tensor",)),
+    Case("chunk-uneven", lambda s, x: torch.cat([p * (k + 1) for k, p in enumerate(x.chunk(5, -1))], -1)
+         + x.chunk(2, 0)[1].sum(), (r(3, 7),), ("aten.chunk.default",)),  # 7 in 5 chunks: 2, 2, 2, 1
+    Case("unflatten", lambda s, x: x.unflatten(-1, (2, -1)).sum(-2) + x.unflatten(0, (1, 2, 1)).sum((0, 2, 4))[..., None],
+         (r(2, 3, 8),), ("aten.unflatten.int",)),
     Case("split-with-sizes", lambda s, x: sum(p.sum(0) for p in x.split([1, 3, 2], dim=0)), (r(6, 4),),
          ("aten.split_with_sizes.default",)),
     Case("unbind", lambda s, x: sum(x.unbind(1)) + x.unbind(-1)[2].sum(), (r(2, 3, 4),), ("aten.unbind.int",)),

@@ -15,7 +15,7 @@ import torch
 import torch.fx
 
 from ..conversion.registry import lookup
-from .passes import is_noop
+from .passes import ASSERT_OPS, is_noop
 
 aten = torch.ops.aten
 
@@ -67,6 +67,8 @@ def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
             continue
         if not isinstance(node.target, torch._ops.OpOverload):
             return True  # higher-order ops, effect tokens, ...
+        if is_noop(node) or (node.target in ASSERT_OPS and not node.users):
+            continue  # remove_noops drops it (an eval-mode dropout_ mutates nothing)
         functional = _functional(node.target)
         if functional is not None:
             if not _safe_inplace(node) or lookup(functional) is None:

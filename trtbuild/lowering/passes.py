@@ -32,7 +32,7 @@ def is_noop(node: torch.fx.Node) -> bool:
         return False
     if node.target in IDENTITY_OPS:
         return True
-    if node.target is aten.dropout.default:
+    if node.target in (aten.dropout.default, aten.dropout_.default):  # in eval mode, in place or not
         return not node.args[2] if len(node.args) > 2 else not node.kwargs.get("train", False)
     val, src = node.meta.get("val"), node.args[0] if node.args else None
     src_val = src.meta.get("val") if isinstance(src, torch.fx.Node) else None

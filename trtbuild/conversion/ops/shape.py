@@ -31,6 +31,15 @@ def flatten(ctx, node, input, start_dim=0, end_dim=-1):
     return ctx.reshape(input, sizes)
 
 
+@converter(aten.unflatten.int)
+def unflatten(ctx, node, input, dim, sizes):
+    """One dim becomes `sizes` (one of them may be -1); the other dims keep their (maybe symbolic) sizes."""
+    rank = ctx.rank(input)
+    dim = normalize_dim(dim, rank)
+    return ctx.reshape(input, [ctx.size_of(input, d) for d in range(dim)] + list(sizes) +
+                       [ctx.size_of(input, d) for d in range(dim + 1, rank)])
+
+
 @converter(aten.resize.default)
 def resize(ctx, node, input, size, memory_format=None):
     """The functional form of resize_ (lowering rewrites the in-place op): the input's elements in

@@ -46,8 +46,16 @@ def split_with_sizes(ctx, node, input, split_sizes, dim=0):
 
 @converter(aten.split.Tensor, checks=_static_split_dim)
 def split(ctx, node, input, split_size, dim=0):
-    total = ctx.shape(input)[dim]
+    total = ctx.shape(input)[normalize_dim(dim, ctx.rank(input))]
     return _pieces(ctx, input, [min(split_size, total - s) for s in range(0, total, split_size)] or [0], dim)
+
+
+@converter(aten.chunk.default, checks=_static_split_dim)
+def chunk(ctx, node, input, chunks, dim=0):
+    """torch.chunk: pieces of ceil(n / chunks), the last one shorter; fewer than `chunks` pieces
+    when they run out (7 in 5 chunks is 2, 2, 2, 1)."""
+    total = ctx.shape(input)[normalize_dim(dim, ctx.rank(input))]
+    return split(ctx, node, input, max(-(-total // chunks), 1), dim)
 
 
 @converter(aten.unbind.int, checks=static_shapes)

@@ -1,0 +1,66 @@
+"""Lowering skips torch.export's re-trace (`run_decompositions`) when the exported graph already has
+only ops we convert; it must still take the full path whenever a decomposition could matter."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from trtbuild.inputs import Input
+from trtbuild.lowering.inplace import needs_decomposition
+
+from ..conversion.harness import Fn, check_converted
+
+
+@pytest.fixture
+def retraces(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = torch.export.ExportedProgram.run_decompositions
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.export.ExportedProgram, "run_decompositions", counted)
+    return calls
+
+
+class Head(torch.nn.Module):
+    """What mnasnet, mobilenet_v3, shufflenet and vit end with: eval-mode dropout in place (on a
+    view, as efficientnet does), chunk and unflatten."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 6)
+        self.drop = torch.nn.Dropout(0.3, inplace=True)
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        y = torch.cat([b, a], 1).unflatten(1, (2, -1)).transpose(1, 2).flatten(1)
+        return self.fc(self.drop(F.relu(y).flatten(1)))
+
+
+def test_dropout_in_place_chunk_and_unflatten_convert_without_a_retrace(retraces):
+    ops = check_converted(Head(), (torch.randn(3, 8),))
+    assert retraces == []
+    assert {"aten.chunk.default", "aten.unflatten.int"} <= set(ops)
+    assert not any("dropout" in op for op in ops)
+
+
+def test_unflatten_keeps_a_dynamic_batch(retraces):
+    spec = [Input(min_shape=(1, 8), opt_shape=(3, 8), max_shape=(6, 8), name="x")]
+    for batch in (1, 5):
+        check_converted(Head(), (torch.randn(batch, 8),), dynamic=spec)
+    assert retraces == []
+
+
+def test_dropout_in_training_mode_is_not_a_noop():
+    program = torch.export.export(Fn(lambda s, x: F.dropout(x, 0.5, training=True)), (torch.randn(4),))
+    assert needs_decomposition(program)
+
+
+def test_an_op_without_a_converter_still_takes_the_full_path(retraces):
+    ops = check_converted(Fn(lambda s, x: F.hardtanh(x, -0.5, 0.5) + torch.logit(x.sigmoid(), 1e-3)),
+                          (torch.randn(3, 4),))
+    assert retraces == [1] and ops
