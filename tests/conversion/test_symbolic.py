@@ -78,6 +78,8 @@ DYNAMIC_CASES = {
     "index-with-broadcast-indices": lambda s, x: x[torch.arange(x.shape[0]).unsqueeze(1), torch.arange(x.shape[1])],
     "split-along-static-dim": lambda s, x: torch.split(x, 3, dim=2)[1] + 1,
     "slice-with-negative-bounds": lambda s, x: x[:, -(x.shape[1] - 1):] + x[:, -2:].sum(1, keepdim=True),
+    "diff-along-a-dynamic-dim": lambda s, x: x.diff(dim=1).sum(1) + (x > 0).diff(dim=0, prepend=x[:1] > 1).sum((0, 1)),
+    "chunk-and-unflatten-with-dynamic-dims": lambda s, x: x.chunk(3, 2)[1].unflatten(1, (1, -1)).sum(1) * 2,
     "full-of-symbolic-sizes": lambda s, x: x + torch.full((x.shape[0], x.shape[1], 1), 0.5),
     "pads-of-dynamic-dims": lambda s, x: (F.pad(x, (1, 2, 0, 1), value=-1.5)[:, 1:, 1:3]
                                           + F.pad(x, (2, 1), mode="reflect")[:, :, 1:3]

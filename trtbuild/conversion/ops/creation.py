@@ -49,3 +49,9 @@ def full(ctx, node, size, fill_value=0, dtype=None, layout=None, device=None, pi
     unspecified: zeros). Static sizes never get here: lowering folds them into a constant."""
     value = ctx.constant(torch.tensor(fill_value, dtype=node.meta["val"].dtype).reshape((1,) * len(size)))
     return ctx.broadcast_to(value, list(size)) if size else value
+
+
+@converter(aten.new_zeros.default, aten.new_ones.default)
+def new_zeros_ones(ctx, node, input, size, dtype=None, layout=None, device=None, pin_memory=None):
+    """`x.new_ones(size)`: ones of x's dtype unless `dtype` says otherwise (node.meta has torch's choice)."""
+    return full(ctx, node, size, 1 if node.target is aten.new_ones.default else 0)

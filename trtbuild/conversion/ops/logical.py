@@ -61,6 +61,7 @@ for _name, _trt in (("and", "AND"), ("or", "OR"), ("xor", "XOR")):
     _bitwise = getattr(aten, f"bitwise_{_name}")
     converter(_bitwise.Tensor, _bitwise.Scalar, _bitwise.Scalar_Tensor, checks=_bool_operands)(_logic(_trt))
     converter(getattr(aten, f"logical_{_name}").default)(_logic(_trt))
+    converter(getattr(aten, f"__{_name}__").Tensor, checks=_bool_operands)(_logic(_trt))  # `a & b` on masks
 
 
 @converter(aten.bitwise_not.default, checks=_bool_operands)

@@ -125,9 +125,11 @@ def _plain_copy(node) -> str | None:
     return None
 
 
-@converter(aten._to_copy.default, checks=_plain_copy)
+@converter(aten._to_copy.default, aten.to.dtype, aten.to.device, aten.to.dtype_layout, checks=_plain_copy)
 def to_copy(ctx, node, input, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False,
-            memory_format=None):
+            memory_format=None, copy=False):
+    """`Tensor.to` and its functional `_to_copy`: a cast, or the input itself (a copy or an alias of it
+    is the same values inside an engine)."""
     x = ctx.tensor(input)
     if dtype is None or dtype == ctx.dtype_of(x):
         return ctx.identity(x)
