@@ -140,6 +140,8 @@ FALLBACKS = [
     ("grid-drawn-at-run-time", lambda x: F.grid_sample(x, torch.randint(-1, 1, (1, 5, 2, 2), dtype=torch.float32),
                                                       align_corners=True),
      (r(1, 1, 5, 5),), "aten.randint.low", "random fill cannot reproduce"),
+    ("item-sizes-an-arange", lambda x, n: torch.arange(5, n[0], dtype=torch.int32) + x.sum().int(),
+     (r(3), torch.tensor([9])), "aten._local_scalar_dense.default", "a data-dependent size"),
     ("repeat-past-eight-dims", lambda x: x.repeat(1, 1, 1, 1, 1, 1, 1, 1, 2), (r(1, 1, 1, 1, 1, 1, 1, 3),),
      "aten.repeat.default", "at most 8 dims"),
 ]
