@@ -121,10 +121,9 @@ def _offset2bag(ctx, indices, offsets, include_last_offset, dtype):
     if include_last_offset:
         bags = ctx.size_math(bags, 1, "SUB")
     position = ctx.reshape(linspace(ctx, ctx.size_of(indices, 0), 0, 1, torch.int64), (1, -1))
-    started = ctx.elementwise(ctx.reshape(_take(ctx, offsets, 0, bags), (-1, 1)), position, ew.LESS)
-    at_start = ctx.elementwise(ctx.reshape(_take(ctx, offsets, 0, bags), (-1, 1)), position, ew.EQUAL)
-    starts = ctx.cast(ctx.elementwise(started, at_start, ew.OR), torch.int64)  # [bags, N]: offset <= position
-    count = _reduce_middle(ctx, starts, "SUM", axis=0)
+    before = ctx.elementwise(position, ctx.reshape(_take(ctx, offsets, 0, bags), (-1, 1)), ew.LESS)
+    started = ctx.out(ctx.network.add_unary(before, ctx.trt.UnaryOperation.NOT))  # [bags, N]: start <= position
+    count = _reduce_middle(ctx, ctx.cast(started, torch.int64), "SUM", axis=0)
     return ctx.cast(ctx.elementwise(count, 1, ew.SUB), dtype)
 
 
