@@ -14,6 +14,7 @@ from typing import Any, Callable
 import torch
 import torch.fx
 
+from .assembly.mutations import write_back_inputs
 from .assembly.runtime import TRTEngineModule
 from .assembly.signature import apply_signature, program_signature
 from .cache.digest import digest_bytes
@@ -22,6 +23,7 @@ from .conversion.interpreter import convert_segment
 from .engine.build import build_engine
 from .errors import BuildError
 from .lowering import lower
+from .lowering.unlift import INPUT_MUTATIONS
 from .partitioning import Partition, Segment, partition
 from .partitioning.support import FALLBACK, mark_fallback
 from .profiles import segment_profiles
@@ -82,6 +84,7 @@ def compile_program(program: torch.export.ExportedProgram, inputs: list, setting
                                timings, built)
 
     part, results = _settle(gm, settings, make_segment, timings)
+    write_back_inputs(part.gm, next(n for n in gm.graph.nodes if n.op == "output").meta.get(INPUT_MUTATIONS, []))
     user_inputs = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
     signature = program_signature(program, user_inputs)
     part.gm.trtbuild_signature = signature

@@ -90,6 +90,20 @@ CASES = [
          (BAG_INDICES, torch.tensor([0, 2, 4], dtype=torch.int32)), ("aten._embedding_bag.default",), BAG_WEIGHT),
     Case("embedding-bag-forward-only", lambda s, i: F.embedding_bag(i, s.w, mode="max"), (ri(0, 10, 3, 2),),
          ("aten._embedding_bag_forward_only.default",), BAG_WEIGHT),
+    # all four outputs (offset2bag, bag_size, max_indices as the CPU kernel gives them), every mode; padding_idx
+    # takes the kernel off its fast path (sums then run to the end of indices, and offset2bag is filled)
+    *[Case(f"embedding-bag-all-outputs-mode-{mode}-{'last' if last else 'open'}-padding-{pad}",
+           lambda s, i, o, mode=mode, last=last, pad=pad: A._embedding_bag.default(s.w, i, o, False, mode, False,
+                                                                                   None, last, pad),
+           (BAG_INDICES, torch.tensor([0, 2, 2, 5], dtype=torch.int32)), ("aten._embedding_bag.default",), BAG_WEIGHT)
+      for mode in (0, 1, 2) for last in (False, True) for pad in (-1, 2)],
+    Case("embedding-bag-weighted-outputs-half", lambda s, i, o, p: A._embedding_bag.default(s.w.half(), i, o, False, 0,
+                                                                                             False, p, True, 4),
+         (BAG_INDICES, torch.tensor([0, 2, 8], dtype=torch.int32), r(8).half()), ("aten._embedding_bag.default",),
+         BAG_WEIGHT, {"rtol": 2e-3, "atol": 2e-3}),
+    Case("embedding-bag-max-ties-and-int64", lambda s, i, o: A._embedding_bag.default(s.t, i, o, False, 2)[1:],
+         (torch.tensor([2, 1, 0, 1, 2]), torch.tensor([0, 3])), ("aten._embedding_bag.default",),
+         {"t": torch.tensor([[1.0, 2.0], [1.0, 2.0], [0.0, 5.0]])}),
 ]
 
 
@@ -126,10 +140,10 @@ FALLBACKS = [
     ("grid-drawn-at-run-time", lambda x: F.grid_sample(x, torch.randint(-1, 1, (1, 5, 2, 2), dtype=torch.float32),
                                                       align_corners=True),
      (r(1, 1, 5, 5),), "aten.randint.low", "random fill cannot reproduce"),
+    ("item-sizes-an-arange", lambda x, n: torch.arange(5, n[0], dtype=torch.int32) + x.sum().int(),
+     (r(3), torch.tensor([9])), "aten._local_scalar_dense.default", "a data-dependent size"),
     ("repeat-past-eight-dims", lambda x: x.repeat(1, 1, 1, 1, 1, 1, 1, 1, 2), (r(1, 1, 1, 1, 1, 1, 1, 3),),
      "aten.repeat.default", "at most 8 dims"),
-    ("embedding-bag-bookkeeping-outputs", lambda w, i, o: A._embedding_bag.default(w, i, o)[1],
-     (r(10, 4), BAG_INDICES, torch.tensor([0, 2])), "aten._embedding_bag.default", "other than the first"),
 ]
 
 

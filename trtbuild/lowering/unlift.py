@@ -1,7 +1,10 @@
 """Turn an ExportedProgram's lifted parameters, buffers and constants back into get_attr nodes.
 
 Converters then see weights as constants (folded into TensorRT layers) and user inputs as the only
-placeholders. Outputs other than user outputs (buffer mutations) are dropped: inference only.
+placeholders. Buffer mutations are dropped (inference only). Mutations of user inputs are kept as
+extra outputs after the user outputs, their input names in the output node's meta under
+`INPUT_MUTATIONS`: the assembled module copies them back into the caller's tensors, as eager does
+(assembly/mutations.py).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import torch.fx
 from torch.export.graph_signature import InputKind, OutputKind
 
 from ..errors import ModelError
+
+INPUT_MUTATIONS = "trtbuild_input_mutations"
 
 
 def unlift(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
@@ -37,8 +42,12 @@ def unlift(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
             env[node] = new
         elif node.op == "output":
             outputs = node.args[0]
-            user = [out for out, spec in zip(outputs, signature.output_specs) if spec.kind == OutputKind.USER_OUTPUT]
-            graph.output(tuple(torch.fx.node.map_arg(user, lambda n: env[n])))
+            specs = list(zip(outputs, signature.output_specs))
+            user = [out for out, spec in specs if spec.kind == OutputKind.USER_OUTPUT]
+            mutated = [(out, spec.target) for out, spec in specs if spec.kind == OutputKind.USER_INPUT_MUTATION]
+            values = user + [out for out, _ in mutated]
+            result = graph.output(tuple(torch.fx.node.map_arg(values, lambda n: env[n])))
+            result.meta[INPUT_MUTATIONS] = [name for _, name in mutated]
         else:
             env[node] = graph.node_copy(node, lambda n: env[n])
     return torch.fx.GraphModule(root, graph)

@@ -18,6 +18,11 @@ CONVERTIBLE_DTYPES = {torch.float32, torch.float16, torch.bfloat16, torch.int32,
 MAX_RANK = 8  # nvinfer1::Dims::MAX_DIMS
 RANDOM = ("draws random numbers from torch's generator, which TensorRT's random fill cannot reproduce; "
           "in torch its values match eager")
+# TensorRT computes shapes on the host from shape tensors, and a shape tensor it takes as an input needs a
+# [min, max] in the profile: a value read from a computed tensor has none (a Fill sized by a cast of an
+# input's data makes TensorRT demand that input be a shape tensor, with its own range)
+HOST_READ = ("reads a tensor's value into a python int on the host, as .item() does: a data-dependent size, and TensorRT "
+             "takes sizes only from shape tensors with a profile range, which a value read at run time has not")
 
 
 def _excluded(target, settings: CompileSettings) -> bool:
@@ -62,11 +67,19 @@ def _own_reason(node: torch.fx.Node, settings: CompileSettings) -> str | None:
         return node.meta[FALLBACK]
     conv = lookup(node.target)
     if conv is None:
-        return RANDOM if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()) else "no converter"
+        return _no_converter_reason(node)
     reason = conv.unsupported_reason(node)
     if reason:
         return f"capability check failed: {reason}"
     return _dtype_reason(node, settings) or _rank_reason(node)
+
+
+def _no_converter_reason(node: torch.fx.Node) -> str:
+    if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()):
+        return RANDOM
+    if node.target is torch.ops.aten._local_scalar_dense.default and isinstance(node.meta.get("val"), torch.SymInt):
+        return HOST_READ  # a float or bool read could stay a 0-d tensor in an engine: that one has no converter yet
+    return "no converter"
 
 
 def _rank_reason(node: torch.fx.Node) -> str | None:

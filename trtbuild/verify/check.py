@@ -134,6 +134,7 @@ def verify_module(eager: torch.nn.Module, compiled: torch.nn.Module, inputs: Seq
 
 
 def _call(module: torch.nn.Module, inputs: Sequence[Any], data: list[torch.Tensor], by_name: bool) -> Any:
+    data = [t.clone() for t in data]  # a model may mutate its inputs: each run gets the same values
     if by_name:
         return module(**{spec.name: t for spec, t in zip(inputs, data)})
     return module(*data)

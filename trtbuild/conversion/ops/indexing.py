@@ -9,7 +9,6 @@ import torch
 
 from ..context import normalize_dim
 from ..registry import converter
-from .checks import only_first_output_used
 from .creation import linspace
 
 aten = torch.ops.aten
@@ -55,25 +54,98 @@ def _bag_intermediate_fits(node) -> str | None:
 BAG_ELEMENTS = 1 << 26
 
 
-@converter(aten._embedding_bag.default, aten._embedding_bag_forward_only.default,
-           checks=(only_first_output_used, _bag_intermediate_fits))
+@converter(aten._embedding_bag.default, aten._embedding_bag_forward_only.default, checks=_bag_intermediate_fits)
 def embedding_bag(ctx, node, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
                   per_sample_weights=None, include_last_offset=False, padding_idx=-1):
     """Bag b reduces the rows of indices[offsets[b]:offsets[b + 1]] (the last bag runs to the end unless
-    include_last_offset): sum (weighted by per_sample_weights), mean or max; an empty bag is 0. Only the
-    output is converted; offset2bag, bag_size and max_indices are training bookkeeping."""
+    include_last_offset): sum (weighted by per_sample_weights), mean or max; an empty bag is 0.
+    The other three outputs (offset2bag, bag_size, max_indices) are built only when the graph reads
+    them, as torch's CPU kernel gives them (see _bag_bookkeeping)."""
     rows = _gather(ctx, weight, indices, 0)  # [N, D]
     if per_sample_weights is not None:
         rows = ctx.elementwise(rows, ctx.reshape(ctx.tensor(per_sample_weights), (-1, 1)),
                                ctx.trt.ElementWiseOperation.PROD)
     indices = ctx.tensor(indices)
+    fast = _fast_path(node, padding_idx)
     member = counted = _bag_members(ctx, indices, offsets, include_last_offset, padding_idx)
-    if include_last_offset and mode != 0:
+    if include_last_offset and (mode != 0 or not fast):
         # torch's CPU kernel (2.14) ends the last bag at the end of `indices`, not at the last offset,
-        # for max and for the mean's divisor (the mean's sum stops at the last offset); eager is the spec
+        # for max, for the mean's divisor, and for sums off its fast path; eager is the spec
         counted = _bag_members(ctx, indices, offsets, include_last_offset, padding_idx, last_to_end=True)
-        member = counted if mode == 2 else member
-    return (_reduce_bags(ctx, rows, member, mode, counted),)  # the graph reads output 0 of the op's four
+        member = counted if mode == 2 or not fast else member
+    output = _reduce_bags(ctx, rows, member, mode, counted)
+    if {user.args[1] for user in node.users} <= {0}:
+        return (output, None, None, None)
+    dtypes = [val.dtype for val in node.meta["val"][1:]]
+    return (output, *_bag_bookkeeping(ctx, rows, indices, offsets, counted, mode, fast, include_last_offset,
+                                      padding_idx, dtypes))
+
+
+def _fast_path(node, padding_idx) -> bool:
+    """Whether torch's CPU kernel sums bags with its index_select fast path (float32/16 and bfloat16
+    weights, no padding_idx), which stops the last bag at the last offset and leaves offset2bag
+    empty in sum mode; its other path maps positions to bags (offset2bag) and sums to the end."""
+    dtype = node.meta["val"][0].dtype  # the weights' as the model has them (truncation narrows tensors only)
+    no_padding = padding_idx is None or padding_idx < 0
+    return no_padding and dtype in (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _bag_bookkeeping(ctx, rows, indices, offsets, counted, mode, fast, include_last_offset, padding_idx, dtypes):
+    """(offset2bag, bag_size, max_indices) in the indices' dtype, with the CPU kernel's quirks, checked
+    against eager (torch 2.14): in sum mode offset2bag is empty on the fast path, and bag_size and
+    max_indices are zeros; offset2bag counts padding entries (bag_size does not); with
+    include_last_offset the positions past the last offset belong to the last bag; in mean mode
+    max_indices repeats bag_size; in max mode it holds, per bag and column, the index (a value of
+    `indices`) of the first row reaching the maximum, 0 for an empty bag."""
+    offset2bag_t, size_t, max_t = dtypes
+    bag_size = ctx.cast(_reduce_middle(ctx, ctx.cast(counted, torch.int64), "SUM", axis=1), size_t)  # [bags]
+    if mode == 0:
+        zeros = ctx.elementwise(bag_size, 0, ctx.trt.ElementWiseOperation.PROD)
+        if fast:
+            offset2bag = _take(ctx, ctx.cast(indices, offset2bag_t), 0, 0)  # empty
+        else:
+            offset2bag = _offset2bag(ctx, indices, offsets, include_last_offset, offset2bag_t)
+        return offset2bag, zeros, ctx.cast(zeros, max_t)
+    offset2bag = _offset2bag(ctx, indices, offsets, include_last_offset, offset2bag_t)
+    if mode == 1:
+        return offset2bag, bag_size, ctx.cast(bag_size, max_t)
+    return offset2bag, bag_size, ctx.cast(_first_max_index(ctx, rows, indices, counted), max_t)
+
+
+def _offset2bag(ctx, indices, offsets, include_last_offset, dtype):
+    """[N]: the bag of each index position, the last bag whose start is at or before it (an empty bag
+    owns no position; past the last bag's end, the last bag)."""
+    ew = ctx.trt.ElementWiseOperation
+    offsets = ctx.cast(ctx.tensor(offsets), torch.int64)
+    bags = ctx.size_of(offsets, 0)
+    if include_last_offset:
+        bags = ctx.size_math(bags, 1, "SUB")
+    position = ctx.reshape(linspace(ctx, ctx.size_of(indices, 0), 0, 1, torch.int64), (1, -1))
+    before = ctx.elementwise(position, ctx.reshape(_take(ctx, offsets, 0, bags), (-1, 1)), ew.LESS)
+    started = ctx.out(ctx.network.add_unary(before, ctx.trt.UnaryOperation.NOT))  # [bags, N]: start <= position
+    count = _reduce_middle(ctx, ctx.cast(started, torch.int64), "SUM", axis=0)
+    return ctx.cast(ctx.elementwise(count, 1, ew.SUB), dtype)
+
+
+def _first_max_index(ctx, rows, indices, member):
+    """[bags, D]: indices[p] for the first position p of the bag whose row is the bag's maximum in that
+    column (the CPU kernel replaces its running maximum only on a strictly greater value); 0 when the
+    bag is empty. Positions as a [bags, N, D] select, like the reduction itself."""
+    ew, dtype = ctx.trt.ElementWiseOperation, ctx.dtype_of(rows)
+    count = ctx.size_of(indices, 0)
+    in_bag = ctx.reshape(member, [ctx.size_of(member, 0), count, 1])
+    lowest = ctx.constant(torch.full((1, 1, 1), float("-inf"), dtype=dtype))
+    picked = ctx.select(in_bag, ctx.unsqueeze_to(rows, 3), lowest)  # [bags, N, D]
+    peak = ctx.out(ctx.network.add_reduce(picked, ctx.trt.ReduceOperation.MAX, 1 << 1, True))  # [bags, 1, D]
+    reaching = ctx.elementwise(ctx.elementwise(picked, peak, ew.EQUAL), in_bag, ew.AND)
+    position = ctx.reshape(linspace(ctx, count, 0, 1, torch.int64), (1, -1, 1))
+    past_end = ctx.reshape(ctx.shape_from([count]), (1, 1, 1))
+    first = _reduce_middle(ctx, ctx.select(reaching, position, past_end), "MIN")  # [bags, D]; N when empty
+    is_first = ctx.elementwise(position, ctx.reshape(first, [ctx.size_of(first, 0), 1, ctx.size_of(first, 1)]),
+                               ew.EQUAL)
+    values = ctx.reshape(ctx.cast(indices, torch.int64), (1, -1, 1))
+    zero = ctx.constant(torch.zeros((1, 1, 1), dtype=torch.int64))
+    return _reduce_middle(ctx, ctx.select(is_first, values, zero), "SUM")
 
 
 def _bag_members(ctx, indices, offsets, include_last_offset, padding_idx, last_to_end=False):
@@ -125,8 +197,8 @@ def _take(ctx, x, first, length):
     return ctx.slice(x, [first], [length], [1]).get_output(0)
 
 
-def _reduce_middle(ctx, x, op):
-    return ctx.out(ctx.network.add_reduce(x, getattr(ctx.trt.ReduceOperation, op), 1 << 1, False))
+def _reduce_middle(ctx, x, op, axis=1):
+    return ctx.out(ctx.network.add_reduce(x, getattr(ctx.trt.ReduceOperation, op), 1 << axis, False))
 
 
 @converter(aten.index_select.default)
