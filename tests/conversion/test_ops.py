@@ -161,7 +161,8 @@ CASES = [
           "aten.cosh.default", "aten.asinh.default", "aten.acosh.default", "aten.atanh.default")),
     Case("unary-int", lambda s, x: x.abs() * 2 + (-x) + x.sign() + torch.logical_not(x).int() + x.exp().int(),
          (ri(-3, 3, 4, 5, dtype=torch.int32),), ("aten.abs.default", "aten.logical_not.default")),
-    Case("to-copy", lambda s, x: x.int().float() + x.to(torch.bool).float() + x.half().float() + x.long().float(),
+    Case("to-copy", lambda s, x: A._to_copy.default(x, dtype=torch.int32).float() + x.to(torch.bool).float()
+         + A._to_copy.default(x.half()).float() + x.long().float(),
          (r(3, 4) * 3,), ("aten._to_copy.default",)),
     # recurrent layers (nn.LSTM / nn.GRU / nn.RNN call these; tests/conversion/test_recurrent.py has the modules)
     Case("lstm-batch-first", lambda s, x: A.lstm.input(x, [s.h, s.c], [s.wi, s.wh, s.bi, s.bh], True, 1, 0.0, False,
