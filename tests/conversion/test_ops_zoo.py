@@ -113,8 +113,6 @@ CASES = [
          + x.to(torch.bool).to(torch.int32), (r(3, 4),), ("aten.to.dtype", "aten.to.device", "aten.to.dtype_layout")),
     Case("mask-operators", lambda s, x, y: ((x > 0) & (y > 0)) | ((x < 0.5) ^ (y < 0)), (r(3, 4), r(3, 4)),
          ("aten.__and__.Tensor", "aten.__or__.Tensor", "aten.__xor__.Tensor")),
-    Case("new-ones-zeros", lambda s, x: x.new_ones((2, 3)) + x.new_zeros(2, 3, dtype=torch.int32) + x[:2, :3],
-         (r(3, 4),), ("aten.new_ones.default", "aten.new_zeros.default")),
     Case("diff", lambda s, x, y: x.diff()[:, :2] + torch.diff(y, n=2, dim=0, prepend=x[:1], append=y[:2])[:3, 1:3]
          + (x > 0).diff(dim=0).to(torch.float32).sum(), (r(3, 4), r(3, 4)), ("aten.diff.default",)),
     Case("split-with-sizes", lambda s, x: sum(p.sum(0) for p in x.split([1, 3, 2], dim=0)), (r(6, 4),),

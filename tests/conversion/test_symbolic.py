@@ -19,7 +19,7 @@ from .harness import Fn, check_converted
 # Read by test_ops.test_every_converter_has_a_numeric_test.
 COVERS = ("aten.sym_size.int", str(operator.add), str(operator.sub), str(operator.mul), str(operator.floordiv),
           str(operator.neg), str(operator.mod), "aten.arange.default", "aten.arange.start", "aten.arange.start_step",
-          "aten.full.default", "aten.empty.memory_format")
+          "aten.full.default", "aten.empty.memory_format", "aten.new_ones.default", "aten.new_zeros.default")
 
 
 def test_view_with_a_symbolic_batch_matches_eager_at_several_sizes():
@@ -80,6 +80,9 @@ DYNAMIC_CASES = {
     "slice-with-negative-bounds": lambda s, x: x[:, -(x.shape[1] - 1):] + x[:, -2:].sum(1, keepdim=True),
     "diff-along-a-dynamic-dim": lambda s, x: x.diff(dim=1).sum(1) + (x > 0).diff(dim=0, prepend=x[:1] > 1).sum((0, 1)),
     "chunk-and-unflatten-with-dynamic-dims": lambda s, x: x.chunk(3, 2)[1].unflatten(1, (1, -1)).sum(1) * 2,
+    # with static sizes lowering folds them (tests/lowering/test_skip_decomposition.py)
+    "new-ones-zeros-of-symbolic-sizes": lambda s, x: x + x.new_ones((x.shape[0], x.shape[1], 1))
+    + x.new_zeros(x.shape[0], 1, 4, dtype=torch.int32),
     "full-of-symbolic-sizes": lambda s, x: x + torch.full((x.shape[0], x.shape[1], 1), 0.5),
     "pads-of-dynamic-dims": lambda s, x: (F.pad(x, (1, 2, 0, 1), value=-1.5)[:, 1:, 1:3]
                                           + F.pad(x, (2, 1), mode="reflect")[:, :, 1:3]
@@ -96,6 +99,8 @@ def test_shape_ops_with_dynamic_sizes(name):
         converted |= set(check_converted(module, (torch.randn(batch, seq, 4),), dynamic=BATCH_SEQ))
     if name.startswith("arange"):
         assert {"aten.arange.default", "aten.arange.start", "aten.arange.start_step"} <= converted
+    if name.startswith("new-ones"):
+        assert {"aten.new_ones.default", "aten.new_zeros.default"} <= converted
 
 
 def test_a_model_returning_a_size_gets_an_int_from_the_engine():

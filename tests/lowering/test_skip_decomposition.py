@@ -64,3 +64,21 @@ def test_an_op_without_a_converter_still_takes_the_full_path(retraces):
     ops = check_converted(Fn(lambda s, x: F.hardtanh(x, -0.5, 0.5) + torch.logit(x.sigmoid(), 1e-3)),
                           (torch.randn(3, 4),))
     assert retraces == [1] and ops
+
+
+def test_new_zeros_of_static_size_folds_into_a_constant():
+    """x.new_zeros(size) reads only x's dtype: a mask built from it (as swin_t builds its shifted-window
+    mask) is computed once at build time, not in the engine."""
+    from trtbuild.lowering import lower
+    from trtbuild.settings import CompileSettings
+
+    def masked(s, x):
+        mask = x.new_zeros((4, 5))
+        mask[1:3, 2:] = 1.0
+        return x + mask.new_ones((4, 5)) * mask
+
+    program = torch.export.export(Fn(masked), (torch.randn(4, 5),))
+    gm = lower(program, CompileSettings())
+    ops = [str(n.target) for n in gm.graph.nodes if n.op == "call_function"]
+    assert not any("new_" in op or "fill" in op for op in ops), ops
+    check_converted(Fn(masked), (torch.randn(4, 5),))

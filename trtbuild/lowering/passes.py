@@ -57,14 +57,22 @@ def remove_noops(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModul
     return gm
 
 
+# `x.new_zeros(size)` reads only x's dtype and device: with static sizes it is a constant whatever x is.
+NEW_TENSOR_OPS = {aten.new_zeros.default, aten.new_ones.default, aten.new_full.default, aten.new_empty.default}
+
+
+def _data_inputs(node: torch.fx.Node) -> list[torch.fx.Node]:
+    inputs = node.all_input_nodes
+    return [n for n in inputs if n is not node.args[0]] if node.target in NEW_TENSOR_OPS else inputs
+
+
 def _foldable(node: torch.fx.Node, constant: set) -> bool:
     if node.op != "call_function" or node.target is operator.getitem or node.target in KEEP_UNFOLDED:
         return False
     tags = getattr(node.target, "tags", ())
     if torch.Tag.nondeterministic_seeded in tags or "_assert" in str(node.target):
         return False
-    inputs = node.all_input_nodes
-    return all(n in constant for n in inputs) and isinstance(node.meta.get("val"), torch.Tensor)
+    return all(n in constant for n in _data_inputs(node)) and isinstance(node.meta.get("val"), torch.Tensor)
 
 
 def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
@@ -95,6 +103,8 @@ def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphMod
 
 
 def _value(gm: torch.fx.GraphModule, node: torch.fx.Node, values: dict) -> torch.Tensor:
+    if node not in values and node.op != "get_attr":  # the x of x.new_zeros: only its dtype matters
+        return torch.empty((), dtype=node.meta["val"].dtype)
     if node in values:
         # remove_noops dropped the clones that made views contiguous (e.g. permute -> view of a bias table)
         return values[node].contiguous()
