@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory, monkeypatch):
     cache = tmp_path_factory.mktemp("cache")
+    logs = tmp_path_factory.mktemp("logs")
     monkeypatch.setenv("TRTBUILD_CACHE_DIR", str(cache))
-    monkeypatch.setenv("TRTBUILD_LOG_DIR", str(tmp_path_factory.mktemp("logs")))
+    monkeypatch.setenv("TRTBUILD_LOG_DIR", str(logs))
     yield cache
+    # Removed now, not at the end of the session: over ~760 tests these caches hold tens of GB of
+    # engines, more than a CI runner's disk may have free (CI once failed with ENOSPC this way).
+    for folder in (cache, logs):
+        shutil.rmtree(folder, ignore_errors=True)
     assert not any((ROOT / "cache").glob("cache.db*")) or _untouched(), "a test wrote to the real cache"
 
 
