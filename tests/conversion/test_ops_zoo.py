@@ -122,21 +122,30 @@ CASES = [
          (r(2, 3), r(2, 3)), ("aten.stack.default",)),
     Case("stack-promotes", lambda s, x, y: torch.stack([x, y], 1), (r(2, 3), ri(0, 5, 2, 3, dtype=torch.int32)),
          ("aten.stack.default",)),
-    # padding
-    Case("constant-pad", lambda s, x: F.pad(x, (1, 2, 0, 3), value=-1.5) + 1, (r(2, 3, 4),),
+    # padding: F.pad exports as aten.pad; the per-mode ops are what a re-traced program holds
+    Case("pad-modes", lambda s, x: F.pad(x, (1, 2, 0, 3), value=-1.5)[:, :4, :5] + F.pad(x, (2, 1, 1, 0))[:, :4, :5]
+         + F.pad(x, (2, 1, 1, 3), mode="reflect")[:, :4, :5] + F.pad(x, (1, 3), mode="replicate")[:, :, :5]
+         + F.pad(x, (1, 2, 3, 0), mode="circular")[:, :4, :5], (r(2, 4, 5),), ("aten.pad.default",)),
+    Case("pad-int-crop-3d", lambda s, x: F.pad(x, (-1, 2, 1, -1)) + 1, (ri(0, 9, 3, 4, 5),), ("aten.pad.default",)),
+    Case("constant-pad", lambda s, x: A.constant_pad_nd.default(x, [1, 2, 0, 3], -1.5) + 1, (r(2, 3, 4),),
          ("aten.constant_pad_nd.default",)),
-    Case("constant-pad-crop-int", lambda s, x: F.pad(x, (-1, 2, 1, -1)), (ri(0, 9, 3, 4, 5),),
+    Case("constant-pad-crop-int", lambda s, x: A.constant_pad_nd.default(x, [-1, 2, 1, -1]), (ri(0, 9, 3, 4, 5),),
          ("aten.constant_pad_nd.default",)),
-    Case("reflection-pad", lambda s, x: F.pad(x, (2, 1, 1, 3), mode="reflect")[:, :5, :5]
-         + F.pad(x[0], (3, 2), mode="reflect")[:, :5], (r(2, 5, 5),),
+    Case("reflection-pad", lambda s, x: A.reflection_pad2d.default(x, [2, 1, 1, 3])[:, :5, :5]
+         + A.reflection_pad1d.default(x[0], [3, 2])[:, :5], (r(2, 5, 5),),
          ("aten.reflection_pad2d.default", "aten.reflection_pad1d.default")),
-    Case("reflection-pad-3d", lambda s, x: F.pad(x, (1, 1, 2, 0, 0, 1), mode="reflect"), (r(1, 2, 3, 4, 3),),
+    Case("reflection-pad-3d", lambda s, x: A.reflection_pad3d.default(x, [1, 1, 2, 0, 0, 1]), (r(1, 2, 3, 4, 3),),
          ("aten.reflection_pad3d.default",)),
-    Case("replication-pad", lambda s, x: F.pad(x, (2, 1, 1, 3), mode="replicate")[:, :5, :5]
-         + F.pad(x[0], (3, 2), mode="replicate")[:, :5], (r(2, 5, 5),),
+    Case("replication-pad", lambda s, x: A.replication_pad2d.default(x, [2, 1, 1, 3])[:, :5, :5]
+         + A.replication_pad1d.default(x[0], [3, 2])[:, :5], (r(2, 5, 5),),
          ("aten.replication_pad2d.default", "aten.replication_pad1d.default")),
-    Case("replication-pad-3d", lambda s, x: F.pad(x, (1, 0, 2, 1, 1, 1), mode="replicate"), (r(1, 2, 3, 4, 3),),
+    Case("replication-pad-3d", lambda s, x: A.replication_pad3d.default(x, [1, 0, 2, 1, 1, 1]), (r(1, 2, 3, 4, 3),),
          ("aten.replication_pad3d.default",)),
+    # masked_fill: the value takes the input's dtype; input and mask broadcast against each other
+    Case("masked-fill", lambda s, x, m: x.masked_fill(m, -100.0) + x.masked_fill(~m, x[0, 0, 0]),
+         (r(2, 3, 4), torch.rand(3, 4) > 0.5), ("aten.masked_fill.Scalar", "aten.masked_fill.Tensor")),
+    Case("masked-fill-int-broadcast", lambda s, x, m: torch.masked_fill(x, m, 2.7),
+         (ri(-5, 5, 4, dtype=torch.int32), torch.rand(3, 1, 4) > 0.5), ("aten.masked_fill.Scalar",)),
     # cumulative sums
     Case("cumsum", lambda s, x: x.cumsum(-1) + x.cumsum(0), (r(3, 5),), ("aten.cumsum.default",)),
     Case("cumsum-int-bool-0d-dtype", lambda s, x: (x.cumsum(1) + (x > 0).cumsum(0) + x[0, 0].cumsum(0)

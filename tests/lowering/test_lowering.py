@@ -2,7 +2,8 @@ import torch
 from torch import nn
 
 from trtbuild.lowering import lower
-from trtbuild.lowering.passes import fold_constants, remove_noops, split_shared_constants
+from trtbuild.lowering.fold import fold_constants
+from trtbuild.lowering.passes import remove_noops, split_shared_constants
 from trtbuild.settings import CompileSettings
 
 aten = torch.ops.aten

@@ -82,3 +82,46 @@ def test_new_zeros_of_static_size_folds_into_a_constant():
     ops = [str(n.target) for n in gm.graph.nodes if n.op == "call_function"]
     assert not any("new_" in op or "fill" in op for op in ops), ops
     check_converted(Fn(masked), (torch.randn(4, 5),))
+
+
+def window_mask(s, x):
+    """swin_t's shifted-window mask: a tensor built from constants alone, written through views."""
+    mask = x.new_zeros((6, 6))
+    count = 0
+    for h in (slice(0, -3), slice(-3, -1), slice(-1, None)):
+        for w in (slice(0, -3), slice(-3, None)):
+            mask[h, w] = count
+            count += 1
+    windows = mask.view(2, 3, 2, 3).permute(0, 2, 1, 3).reshape(4, 9)
+    diff = windows.unsqueeze(1) - windows.unsqueeze(2)
+    return x + diff.masked_fill(diff != 0, -100.0).masked_fill(diff == 0, 0.0)
+
+
+def test_writes_into_a_tensor_built_from_constants_fold_without_a_retrace(retraces):
+    ops = check_converted(Fn(window_mask), (torch.randn(4, 9, 9),))
+    assert retraces == []
+    assert ops == ["aten.add.Tensor"]  # the mask, writes and all, is one constant
+
+
+def test_a_constant_read_before_a_write_sees_the_old_value(retraces):
+    def total_then_write(s, x):
+        mask = x.new_zeros((4,))
+        total = mask.sum() + 2  # 2, computed before the write
+        mask[:2] = 1.0
+        return x * total + mask
+
+    check_converted(Fn(total_then_write), (torch.randn(3, 4),))
+    assert retraces == []
+
+
+@pytest.mark.parametrize("reader", ["engine", "clone"])
+def test_a_write_after_a_reader_that_is_not_folded_takes_the_full_path(retraces, reader):
+    """Folding would give such a reader the tensor's final value: only functionalization is exact."""
+    def read_then_write(s, x):
+        mask = x.new_zeros((4,))
+        before = x + mask if reader == "engine" else mask.clone()  # lowering drops a clone as a no-op
+        mask[:2] = 1.0
+        return x * 2 + before * 3 + mask
+
+    check_converted(Fn(read_then_write), (torch.randn(3, 4),))
+    assert retraces == [1]

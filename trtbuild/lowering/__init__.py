@@ -12,8 +12,14 @@ import torch.fx
 
 from ..settings import CompileSettings
 from .decompose import decompose
+from .fold import fold_constants
 from .inplace import functionalize_inplace
-from .passes import fold_constants, record_output_dtypes, remove_noops, split_shared_constants, split_shared_sizes
+from .passes import (
+    record_output_dtypes,
+    remove_noops,
+    split_shared_constants,
+    split_shared_sizes,
+)
 from .precision import apply_precision
 from .quantize import normalize_qdq
 from .truncate import truncate_wide_types

@@ -3,8 +3,9 @@
 `run_decompositions` re-traces the whole program (about as long as the export itself) to
 functionalize it and decompose ops. For most inference graphs neither is needed: every op has a
 converter, and the only mutations are in-place activations on fresh intermediates (`relu_`,
-`add_`), which are safe to rewrite as their functional forms. `needs_decomposition` decides
-conservatively; anything unusual takes the full path.
+`add_`), which are safe to rewrite as their functional forms, or writes into a tensor the graph builds
+from constants alone (swin's shifted-window mask), which fold_constants runs eagerly at build time.
+`needs_decomposition` decides conservatively; anything unusual takes the full path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import torch
 import torch.fx
 
 from ..conversion.registry import lookup
-from .passes import ASSERT_OPS, is_noop
+from .passes import (
+    ASSERT_OPS,
+    alias_group,
+    constant_nodes,
+    is_noop,
+    returns_alias,
+    writes_input,
+)
 
 aten = torch.ops.aten
 
@@ -29,15 +37,11 @@ def _functional(op: torch._ops.OpOverload) -> torch._ops.OpOverload | None:
     return getattr(packet, op._overloadname, None) if packet is not None else None
 
 
-def _aliases(op) -> bool:
-    return isinstance(op, torch._ops.OpOverload) and any(r.alias_info is not None for r in op._schema.returns)
-
-
 def _fresh(node: torch.fx.Node) -> bool:
     """A tensor no other tensor aliases: an op's new output, or a safe in-place op's (`relu_(add_(...))`)."""
     if node.op != "call_function":
         return False
-    if not _aliases(node.target):
+    if not returns_alias(node.target):
         return True
     return _functional(node.target) is not None and _safe_inplace(node)
 
@@ -47,21 +51,50 @@ def _safe_inplace(node: torch.fx.Node) -> bool:
     target = node.args[0] if node.args else None
     if not isinstance(target, torch.fx.Node) or not _fresh(target):
         return False
-    return not any(_aliases(user.target) and _functional(user.target) is None
+    return not any(returns_alias(user.target) and _functional(user.target) is None
                    for user in target.users if user is not node)
 
 
-def _source(node: torch.fx.Node) -> bool:
-    """A deterministic op with no inputs (`zeros([2, 3])`, an RNN's initial state): fold_constants
-    computes it at build time, whatever it would decompose into."""
-    tags = getattr(node.target, "tags", ())
-    return not node.all_input_nodes and torch.Tag.nondeterministic_seeded not in tags
+def constant_mutations(graph: torch.fx.Graph, roots: set[torch.fx.Node]) -> set[torch.fx.Node]:
+    """In-place ops that fold_constants may run eagerly, where torch's own views get aliasing right.
+
+    Each writes (maybe through views) into a fresh tensor that the graph computes from the weights
+    (`roots`) alone, e.g. `m = x.new_zeros(56, 56); m[:49, :49].fill_(1)`. Every node of that alias
+    group must be constant, and whatever reads the group from outside it must see its final value:
+    a reader that runs in the engine, or that lowering drops as a no-op (a `clone`), must come
+    after the group's last write. A constant reader before it is evaluated in order, and is fine.
+    """
+    constant = constant_nodes(graph, roots)
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    safe: set[torch.fx.Node] = set()
+    for base in graph.nodes:
+        if base not in constant or base in roots or returns_alias(base.target):
+            continue
+        group = alias_group(base)
+        writes = [n for n in group if writes_input(n)]
+        if not writes or not group <= constant:
+            continue
+        last = max(order[n] for n in writes)
+        readers = {user for n in group for user in n.users if user not in group}
+        if all(order[r] > last or (r in constant and not is_noop(r)) for r in readers):
+            safe.update(writes)
+    return safe
+
+
+def _weights(program: torch.export.ExportedProgram) -> set[torch.fx.Node]:
+    signature = program.graph_signature
+    names = {*signature.inputs_to_parameters, *signature.inputs_to_buffers,
+             *signature.inputs_to_lifted_tensor_constants}
+    return {n for n in program.graph.nodes if n.op == "placeholder" and n.name in names}
 
 
 def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
     signature = program.graph_signature
     if signature.buffers_to_mutate or signature.user_inputs_to_mutate:
         return True
+    weights = _weights(program)
+    constant = constant_nodes(program.graph, weights)  # fold_constants computes these at build time
+    folded_writes = constant_mutations(program.graph, weights)
     for node in program.graph.nodes:
         if node.op != "call_function" or node.target is operator.getitem:
             continue
@@ -69,11 +102,12 @@ def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
             return True  # higher-order ops, effect tokens, ...
         if is_noop(node) or (node.target in ASSERT_OPS and not node.users):
             continue  # remove_noops drops it (an eval-mode dropout_ mutates nothing)
-        functional = _functional(node.target)
-        if functional is not None:
-            if not _safe_inplace(node) or lookup(functional) is None:
+        if writes_input(node):
+            functional = _functional(node.target)
+            if node not in folded_writes and (functional is None or not _safe_inplace(node)
+                                              or lookup(functional) is None):
                 return True
-        elif lookup(node.target) is None and not is_noop(node) and not _source(node):
+        elif lookup(node.target) is None and node not in constant:
             return True  # a decomposition might turn it into ops we convert
     return False
 
@@ -81,9 +115,12 @@ def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
 def functionalize_inplace(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
     """`y = relu_(x)` -> `y = relu(x)`, and later readers of x read y."""
     order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    folded_writes = constant_mutations(gm.graph, {n for n in gm.graph.nodes if n.op == "get_attr"})
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
             continue
+        if node in folded_writes:
+            continue  # fold_constants runs it in place
         functional = _functional(node.target)
         if functional is None:
             continue

@@ -45,12 +45,33 @@ def is_noop(node: torch.fx.Node) -> bool:
     return False
 
 
+def writes_input(node: torch.fx.Node) -> bool:
+    schema = getattr(node.target, "_schema", None)
+    return schema is not None and schema.is_mutable
+
+
+def returns_alias(op) -> bool:
+    return isinstance(op, torch._ops.OpOverload) and any(r.alias_info is not None for r in op._schema.returns)
+
+
+def alias_group(base: torch.fx.Node) -> set[torch.fx.Node]:
+    """`base` and every node that views it or writes into it through a view, transitively."""
+    group, todo = {base}, [base]
+    while todo:
+        for user in todo.pop().users:
+            if user not in group and returns_alias(user.target) and user.args and user.args[0] in group:
+                group.add(user)
+                todo.append(user)
+    return group
+
+
 def remove_noops(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
     """Drop identity ops (clone, eval-mode dropout, same-shape views, ...) and trace-time asserts."""
     for node in list(gm.graph.nodes):
         if node.op == "call_function" and node.target in ASSERT_OPS and not node.users:
             gm.graph.erase_node(node)
-        elif is_noop(node):
+        elif is_noop(node) and not any(writes_input(n) for n in alias_group(node)):
+            # (a copy that is then written into is not a no-op: fold_constants runs the writes on it)
             node.replace_all_uses_with(node.args[0])
             gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
@@ -61,54 +82,28 @@ def remove_noops(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModul
 NEW_TENSOR_OPS = {aten.new_zeros.default, aten.new_ones.default, aten.new_full.default, aten.new_empty.default}
 
 
-def _data_inputs(node: torch.fx.Node) -> list[torch.fx.Node]:
+def data_inputs(node: torch.fx.Node) -> list[torch.fx.Node]:
     inputs = node.all_input_nodes
     return [n for n in inputs if n is not node.args[0]] if node.target in NEW_TENSOR_OPS else inputs
 
 
-def _foldable(node: torch.fx.Node, constant: set) -> bool:
+def foldable(node: torch.fx.Node, constant: set) -> bool:
+    """An op fold_constants can evaluate at build time: deterministic, one tensor out, constant inputs."""
     if node.op != "call_function" or node.target is operator.getitem or node.target in KEEP_UNFOLDED:
         return False
     tags = getattr(node.target, "tags", ())
     if torch.Tag.nondeterministic_seeded in tags or "_assert" in str(node.target):
         return False
-    return all(n in constant for n in _data_inputs(node)) and isinstance(node.meta.get("val"), torch.Tensor)
+    return all(n in constant for n in data_inputs(node)) and isinstance(node.meta.get("val"), torch.Tensor)
 
 
-def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
-    """Evaluate weight-only subgraphs (e.g. a transposed weight) once, at build time."""
-    constant = {n for n in gm.graph.nodes if n.op == "get_attr"}
-    values: dict[torch.fx.Node, torch.Tensor] = {}
-    count = 0
-    for node in list(gm.graph.nodes):
-        if not _foldable(node, constant):
-            continue
-        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), lambda n: _value(gm, n, values))
-        result = node.target(*args, **kwargs)
-        constant.add(node)
-        values[node] = result
-        if all(u.op == "call_function" and _foldable(u, constant | {node}) for u in node.users):
-            continue  # an intermediate: its users fold too, no attribute needed
-        name = f"folded_{count}"
-        count += 1
-        gm.register_buffer(name, result.detach().contiguous(), persistent=False)
-        with gm.graph.inserting_before(node):
-            attr = gm.graph.get_attr(name)
-        attr.meta = dict(node.meta)
-        node.replace_all_uses_with(attr)
-        gm.graph.erase_node(node)
-        constant.add(attr)
-    gm.graph.eliminate_dead_code()
-    return gm
-
-
-def _value(gm: torch.fx.GraphModule, node: torch.fx.Node, values: dict) -> torch.Tensor:
-    if node not in values and node.op != "get_attr":  # the x of x.new_zeros: only its dtype matters
-        return torch.empty((), dtype=node.meta["val"].dtype)
-    if node in values:
-        # remove_noops dropped the clones that made views contiguous (e.g. permute -> view of a bias table)
-        return values[node].contiguous()
-    return operator.attrgetter(node.target)(gm)
+def constant_nodes(graph: torch.fx.Graph, roots: set[torch.fx.Node]) -> set[torch.fx.Node]:
+    """`roots` (the weights) and every node computed from them alone."""
+    constant = set(roots)
+    for node in graph.nodes:
+        if foldable(node, constant):
+            constant.add(node)
+    return constant
 
 
 def split_shared_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:

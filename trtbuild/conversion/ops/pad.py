@@ -10,6 +10,8 @@ import torch
 from ..registry import converter
 
 aten = torch.ops.aten
+# F.pad's modes, which torch.export keeps whole as aten.pad
+_SLICE_MODES = {"constant": "FILL", "reflect": "REFLECT", "replicate": "CLAMP", "circular": "WRAP"}
 
 
 def _padded(ctx, x, pad, mode):
@@ -45,3 +47,17 @@ def replication_pad(ctx, node, input, padding):
 def circular_pad(ctx, node, input, pad):
     """Circular padding reads past either end from the other end: WRAP mode."""
     return _padded(ctx, input, pad, "WRAP").get_output(0)
+
+
+def _known_mode(node) -> str | None:
+    from ..interpreter import node_args
+
+    mode = node_args(node).get("mode", "constant")
+    return None if mode in _SLICE_MODES else f"pad mode {mode!r} is not converted"
+
+
+@converter(aten.pad.default, checks=_known_mode)
+def pad(ctx, node, input, pad, mode="constant", value=None):
+    if mode == "constant":
+        return constant_pad_nd(ctx, node, input, pad, value or 0)
+    return _padded(ctx, input, pad, _SLICE_MODES[mode]).get_output(0)
