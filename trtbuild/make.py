@@ -6,7 +6,6 @@ export -> key -> (recipe cache hit: write artifacts) | (compile, store, write ar
 from __future__ import annotations
 
 import contextlib
-import gc
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from typing import Any, Callable, Iterator
 from . import __version__
 from .errors import BuildError, ModelError, RecipeError, TrtbuildError
 from .recipe import Recipe
-from .resources import limited_memory, memory_error, out_of_memory, return_large_blocks
+from .resources import imports_without_gc, limited_memory, memory_error, out_of_memory, return_large_blocks
 from .timing import Timings
 
 @dataclass
@@ -196,16 +195,18 @@ def _naming(recipe: Recipe, exc: Exception) -> str:
 
 
 def _make(recipe: Recipe, store: Any, out_dir: Path, timings: Timings, result: RecipeResult, stamp: Any) -> None:
-    with timings.stage("import"):  # torch and TensorRT load once per process; report it apart from export
+    # torch, TensorRT and torch.export's machinery load once per process; reported apart from export
+    with timings.stage("import"), imports_without_gc(freeze=True):
         from .assembly.artifacts import describe_module, write_artifacts
         from .cache.key import key_of, program_weights
         from .engine.backend import get_backend
+        from .export import load_export_machinery
         from .export.calibration import calibration_for, quantized_program
         from .pipeline import compile_program
         from .stamp import previous_build, record_build
 
         get_backend(recipe.target.backend)
-        gc.freeze()  # torch's import leaves ~1M long-lived objects; collections would rescan them all
+        load_export_machinery()
     with timings.stage("export"):
         result.model, program = export_recipe(recipe)
     result.program = program

@@ -221,3 +221,32 @@ def test_return_large_blocks_leaves_a_malloc_without_mallopt_alone(monkeypatch):
 
     monkeypatch.setattr(ctypes, "CDLL", lambda name: object())  # no mallopt: not glibc
     assert resources.return_large_blocks() is False
+
+
+GC_CHILD = """
+import gc
+from trtbuild.resources import imports_without_gc
+
+with imports_without_gc(freeze=True):
+    assert not gc.isenabled()
+    import xml.dom.minidom  # noqa: F401
+assert gc.isenabled() and gc.get_freeze_count() > 0
+frozen = gc.get_freeze_count()
+later = [[] for _ in range(1000)]  # what a later build keeps alive must stay collectable
+with imports_without_gc(freeze=True):
+    pass
+assert gc.get_freeze_count() == frozen, "froze twice"
+gc.disable()
+with imports_without_gc():
+    pass
+assert not gc.isenabled(), "the caller turned the collector off; it stays off"
+print("ok")
+"""
+
+
+def test_imports_run_without_the_collector_and_freeze_once():
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", GC_CHILD], capture_output=True, text=True, timeout=300)
+    assert child.stdout.strip() == "ok", child.stderr[-2000:]

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelError, RecipeError
+from ..resources import imports_without_gc
 
 
 def import_factory(spec: str, folder: Path, recipe_path: str, field: str = "model.factory") -> Any:
@@ -17,7 +18,8 @@ def import_factory(spec: str, folder: Path, recipe_path: str, field: str = "mode
     module_name, _, attr = spec.partition(":")
     sys.path.insert(0, str(folder))
     try:
-        module = importlib.import_module(module_name)
+        with imports_without_gc():  # a model zoo's import (torchvision, timm) is large too
+            module = importlib.import_module(module_name)
     except Exception as exc:
         raise RecipeError(recipe_path, field,
                           f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from exc
