@@ -171,17 +171,21 @@ def once(recipe: Path, cprofile: str | None = None, pyinstrument: str | None = N
          gc_mode: str = "default") -> dict[str, Any]:
     import gc
 
+    from trtbuild.resources import imports_without_gc
+
     imports: dict[str, float] = {}
-    for label, statement in IMPORTS:
-        start = time.perf_counter()
-        exec(statement, {})
-        imports[label] = time.perf_counter() - start
+    with imports_without_gc(freeze=True):  # as make imports
+        for label, statement in IMPORTS:
+            start = time.perf_counter()
+            exec(statement, {})
+            imports[label] = time.perf_counter() - start
     module = factory_module(recipe)
     if module:
         sys.path.insert(0, str(recipe.parent))
         start = time.perf_counter()
         try:
-            importlib.import_module(module)
+            with imports_without_gc():
+                importlib.import_module(module)
         except ImportError:
             pass
         finally:
