@@ -197,9 +197,7 @@ def once(recipe: Path, cprofile: str | None = None, pyinstrument: str | None = N
         probes.install(spec)
     memory: dict[str, dict[str, float]] = {"imports": dict(zip(("rss_mib", "peak_mib"), memory_mib()))}
     record_stage_memory(memory)
-    if gc_mode == "freeze":  # experiment: what the cyclic GC costs once torch's import graph is frozen
-        gc.freeze()
-    elif gc_mode == "disable":
+    if gc_mode == "disable":  # experiment: the collector off for the build too (the imports froze it)
         gc.disable()
 
     from trtbuild.cli.main import main
@@ -316,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cprofile", metavar="OUT", help="with --once: also write a cProfile dump")
     parser.add_argument("--pyinstrument", metavar="OUT", help="with --once: also write a pyinstrument text tree")
     parser.add_argument("--json", dest="json_path", help="write the runs and the summary as JSON")
-    parser.add_argument("--gc", choices=("default", "freeze", "disable"), default="default",
-                        help="experiment: gc.freeze() or gc.disable() after the imports")
+    parser.add_argument("--gc", choices=("default", "disable"), default="default",
+                        help="experiment: gc.disable() after the imports, which make freezes")
     parser.add_argument("--exit", choices=("normal", "fast"), default="normal",
                         help="experiment: 'fast' flushes and calls os._exit(0) instead of interpreter teardown")
     args = parser.parse_args(argv)

@@ -346,7 +346,7 @@ class ConversionContext:
     def select(self, condition: Any, a: Any, b: Any) -> Any:
         """torch.where(condition, a, b): a and b promoted to one dtype, all three to one rank."""
         a, b = self.promote(a, b)
-        rank = max(self.rank(condition), self.rank(a), self.rank(b))
+        rank = max(self.rank(condition), self.rank(a))  # promote gave a and b one rank
         condition, a, b = (self.unsqueeze_to(t, rank) for t in (condition, a, b))
         return self.out(self.network.add_select(condition, a, b))
 

@@ -7,22 +7,21 @@ import operator
 import torch
 import torch.fx
 
-from .inplace import alias_group, constant_mutations, returns_alias, writes_input
-from .passes import foldable
+from .inplace import folded_alias_groups
+from .passes import constant_nodes, foldable, writes_input
 
 
 def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
     """Evaluate weight-only subgraphs (a transposed weight, an attention mask) once, in graph order.
 
-    Writes into such tensors (see `constant_mutations`) run in place on the real tensors, so views
+    Writes into such tensors (see `folded_alias_groups`) run in place on the real tensors, so views
     share storage as in eager torch. A folded node that something outside the fold reads becomes a
     buffer, taken only after every write ran: its final value, which is what those readers see."""
     constant = {n for n in gm.graph.nodes if n.op == "get_attr"}
-    writes = constant_mutations(gm.graph, constant)
-    aliased = set().union(*(alias_group(_base(w)) for w in writes))
+    aliased = folded_alias_groups(gm.graph, constant_nodes(gm.graph, constant))
     values: dict[torch.fx.Node, torch.Tensor] = {}
     for node in gm.graph.nodes:
-        if not foldable(node, constant) or (writes_input(node) and node not in writes):
+        if not foldable(node, constant) or (writes_input(node) and node not in aliased):
             continue
         raw = node in aliased  # a view that is written through must stay a view
         args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), lambda n: _value(gm, n, values, raw))
@@ -40,13 +39,6 @@ def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphMod
             gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     return gm
-
-
-def _base(node: torch.fx.Node) -> torch.fx.Node:
-    """The tensor a view (or a write through views) finally refers to."""
-    while node.args and isinstance(node.args[0], torch.fx.Node) and returns_alias(node.target):
-        node = node.args[0]
-    return node
 
 
 def _value(gm: torch.fx.GraphModule, node: torch.fx.Node, values: dict, raw: bool) -> torch.Tensor:

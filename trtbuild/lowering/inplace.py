@@ -55,30 +55,29 @@ def _safe_inplace(node: torch.fx.Node) -> bool:
                    for user in target.users if user is not node)
 
 
-def constant_mutations(graph: torch.fx.Graph, roots: set[torch.fx.Node]) -> set[torch.fx.Node]:
-    """In-place ops that fold_constants may run eagerly, where torch's own views get aliasing right.
+def folded_alias_groups(graph: torch.fx.Graph, constant: set[torch.fx.Node]) -> set[torch.fx.Node]:
+    """The tensors that fold_constants builds and writes into eagerly (with their views and writes),
+    where torch's own views get aliasing right; `constant` is `constant_nodes(graph, weights)`.
 
-    Each writes (maybe through views) into a fresh tensor that the graph computes from the weights
-    (`roots`) alone, e.g. `m = x.new_zeros(56, 56); m[:49, :49].fill_(1)`. Every node of that alias
-    group must be constant, and whatever reads the group from outside it must see its final value:
-    a reader that runs in the engine, or that lowering drops as a no-op (a `clone`), must come
-    after the group's last write. A constant reader before it is evaluated in order, and is fine.
+    A group is a fresh tensor computed from the weights alone and everything that views it or
+    writes into it, e.g. `m = x.new_zeros(56, 56); m[:49, :49].fill_(1)`. Every node of the group
+    must be constant, and whatever reads the group from outside it must see its final value: a
+    reader that runs in the engine, or that lowering drops as a no-op (a `clone`), must come after
+    the group's last write. A constant reader before it is evaluated in order, and is fine.
     """
-    constant = constant_nodes(graph, roots)
     order = {n: i for i, n in enumerate(graph.nodes)}
-    safe: set[torch.fx.Node] = set()
+    folded: set[torch.fx.Node] = set()
     for base in graph.nodes:
-        if base not in constant or base in roots or returns_alias(base.target):
+        if base.op != "call_function" or base not in constant or returns_alias(base.target):
             continue
         group = alias_group(base)
-        writes = [n for n in group if writes_input(n)]
+        writes = [order[n] for n in group if writes_input(n)]
         if not writes or not group <= constant:
             continue
-        last = max(order[n] for n in writes)
         readers = {user for n in group for user in n.users if user not in group}
-        if all(order[r] > last or (r in constant and not is_noop(r)) for r in readers):
-            safe.update(writes)
-    return safe
+        if all(order[r] > max(writes) or (r in constant and not is_noop(r)) for r in readers):
+            folded |= group
+    return folded
 
 
 def _weights(program: torch.export.ExportedProgram) -> set[torch.fx.Node]:
@@ -92,9 +91,8 @@ def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
     signature = program.graph_signature
     if signature.buffers_to_mutate or signature.user_inputs_to_mutate:
         return True
-    weights = _weights(program)
-    constant = constant_nodes(program.graph, weights)  # fold_constants computes these at build time
-    folded_writes = constant_mutations(program.graph, weights)
+    constant = constant_nodes(program.graph, _weights(program))  # fold_constants computes these at build time
+    folded = folded_alias_groups(program.graph, constant)
     for node in program.graph.nodes:
         if node.op != "call_function" or node.target is operator.getitem:
             continue
@@ -104,7 +102,7 @@ def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
             continue  # remove_noops drops it (an eval-mode dropout_ mutates nothing)
         if writes_input(node):
             functional = _functional(node.target)
-            if node not in folded_writes and (functional is None or not _safe_inplace(node)
+            if node not in folded and (functional is None or not _safe_inplace(node)
                                               or lookup(functional) is None):
                 return True
         elif lookup(node.target) is None and node not in constant:
@@ -115,11 +113,11 @@ def needs_decomposition(program: torch.export.ExportedProgram) -> bool:
 def functionalize_inplace(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
     """`y = relu_(x)` -> `y = relu(x)`, and later readers of x read y."""
     order = {n: i for i, n in enumerate(gm.graph.nodes)}
-    folded_writes = constant_mutations(gm.graph, {n for n in gm.graph.nodes if n.op == "get_attr"})
+    folded = folded_alias_groups(gm.graph, constant_nodes(gm.graph, {n for n in gm.graph.nodes if n.op == "get_attr"}))
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
             continue
-        if node in folded_writes:
+        if node in folded:
             continue  # fold_constants runs it in place
         functional = _functional(node.target)
         if functional is None:

@@ -161,13 +161,13 @@ def where(ctx, node, condition, input, other):
 
 @converter(aten.masked_fill.Scalar, aten.masked_fill.Tensor)
 def masked_fill(ctx, node, input, mask, value):
-    """where(mask, value, input), in the result's dtype (torch casts the value to input's: 2.7 -> 2 for ints)."""
+    """where(mask, value, input); the value takes input's dtype (2.7 -> 2 for ints)."""
     dtype = node.meta["val"].dtype
     if isinstance(value, ctx.trt.ITensor):
         value = ctx.cast(value, dtype)
     else:
         value = ctx.tensor(torch.as_tensor(value).to(dtype))
-    return ctx.select(ctx.cast(ctx.tensor(mask), torch.bool), value, ctx.cast(ctx.tensor(input), dtype))
+    return ctx.select(ctx.cast(ctx.tensor(mask), torch.bool), value, input)
 
 
 @converter(aten.expand.default)
