@@ -17,7 +17,7 @@ import torch
 import torch.fx
 
 from ..errors import ConversionError
-from ..views import view_key
+from ..views import permuted_storage, view_key
 
 TORCH_TO_NUMPY = {
     torch.float32: np.float32, torch.float16: np.float16, torch.float64: np.float64,
@@ -145,6 +145,12 @@ class ConversionContext:
             tensor = value.detach().cpu()
             if dtype is not None:
                 tensor = tensor.to(dtype)
+            permuted = permuted_storage(tensor)
+            if permuted is not None:
+                result = self._permuted_constant(*permuted)
+                if key is not None and dtype is None:
+                    self._constants[key] = result
+                return result
             array = self._to_numpy(tensor)
         else:
             array = np.asarray(value, dtype=TORCH_TO_NUMPY[dtype] if dtype else None)
@@ -164,6 +170,13 @@ class ConversionContext:
             self._constants[key] = result
             self.keepalive.append(value)
         return result
+
+    def _permuted_constant(self, storage: torch.Tensor, perm: tuple[int, ...]) -> Any:
+        """The constant over `storage`'s own bytes, transposed by a shuffle layer: TensorRT folds the
+        pair while it builds, so no transposed copy of the weight is made here."""
+        layer = self.network.add_shuffle(self.constant(storage))
+        layer.first_transpose = perm
+        return self.out(layer)
 
     @staticmethod
     def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
