@@ -21,7 +21,8 @@ def permuted_storage(tensor: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...
 
     Handing TensorRT `storage` and the permutation instead of a contiguous copy keeps one copy of the
     weight alive while the engine builds, not two. Integer and fp8 tensors (indices, quantized
-    weights feeding a dequantize) are left alone: TensorRT wants those as plain constants."""
+    weights) are copied as before: a quantized weight feeds a dequantize layer that TensorRT fuses
+    with the layer after it, and that fusion was not checked with a shuffle in between."""
     if (tensor.is_contiguous() or not tensor.is_floating_point() or tensor.dtype.itemsize < 2
             or tensor.nbytes < PERMUTE_IN_TENSORRT_FROM):
         return None
