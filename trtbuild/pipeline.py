@@ -23,7 +23,7 @@ from .conversion.interpreter import convert_segment
 from .engine.build import build_engine
 from .errors import BuildError
 from .lowering import lower
-from .lowering.unlift import INPUT_MUTATIONS
+from .lowering.unlift import INPUT_MUTATIONS, RETURNED_INPUTS
 from .partitioning import Partition, Segment, partition
 from .partitioning.support import FALLBACK, mark_fallback
 from .profiles import segment_profiles
@@ -84,7 +84,8 @@ def compile_program(program: torch.export.ExportedProgram, inputs: list, setting
                                timings, built)
 
     part, results = _settle(gm, settings, make_segment, timings)
-    write_back_inputs(part.gm, next(n for n in gm.graph.nodes if n.op == "output").meta.get(INPUT_MUTATIONS, []))
+    output_meta = next(n for n in gm.graph.nodes if n.op == "output").meta
+    write_back_inputs(part.gm, output_meta.get(INPUT_MUTATIONS, []), output_meta.get(RETURNED_INPUTS))
     user_inputs = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
     signature = program_signature(program, user_inputs)
     part.gm.trtbuild_signature = signature

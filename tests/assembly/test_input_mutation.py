@@ -64,3 +64,47 @@ def test_verify_gives_eager_and_the_build_the_same_inputs():
              Input(shape=(3, 4), name="values"), Input(shape=(4,), name="y")]
     checks = verify_module(Mutating(), _compiled(), specs, rtol=1e-5, atol=1e-6)
     assert all(check.ok for check in checks)
+
+
+class ReturnsItsInput(torch.nn.Module):
+    def forward(self, x):
+        x.mul_(2)
+        return x, x + 1
+
+
+class CopiesIntoItsInput(torch.nn.Module):
+    def forward(self, x):
+        y = x + 1
+        x.copy_(y)
+        return y
+
+
+def _compile(model, example):
+    program = torch.export.export(model, (example.clone(),))
+    return trtbuild.set_reference(trtbuild.compile(program, [example], min_block_size=1))
+
+
+def _written_and_loaded(module, path):
+    manifest, files = describe_module(module, module.trtbuild_segments, {})
+    write_artifacts(path, manifest, files)
+    loaded = load(path)
+    for name, sub in module.named_children():  # loaded engines need a GPU: run the compiled ones' reference
+        if isinstance(sub, TRTEngineModule):
+            setattr(loaded, name, sub)
+    return loaded
+
+
+def test_an_input_returned_after_its_mutation_is_the_callers_own_tensor(tmp_path):
+    module = _compile(ReturnsItsInput(), torch.ones(3))
+    for candidate in (module, _written_and_loaded(module, tmp_path)):
+        x = torch.ones(3)
+        same, plus_one = candidate(x)
+        assert same is x  # eager: `x.mul_(2)` returns x, and so does the model
+        assert torch.equal(x, torch.full((3,), 2.0)) and torch.equal(plus_one, torch.full((3,), 3.0))
+
+
+def test_a_new_value_copied_into_an_input_is_returned_as_its_own_tensor():
+    """After functionalization this graph looks like the one above; eager returns `y`, not `x`."""
+    x = torch.ones(3)
+    y = _compile(CopiesIntoItsInput(), x.clone())(x)
+    assert y is not x and torch.equal(y, x) and torch.equal(x, torch.full((3,), 2.0))

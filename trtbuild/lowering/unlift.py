@@ -4,7 +4,8 @@ Converters then see weights as constants (folded into TensorRT layers) and user 
 placeholders. Buffer mutations are dropped (inference only). Mutations of user inputs are kept as
 extra outputs after the user outputs, their input names in the output node's meta under
 `INPUT_MUTATIONS`: the assembled module copies them back into the caller's tensors, as eager does
-(assembly/mutations.py).
+(assembly/mutations.py). A user output that is such an input itself (`x.add_(1); return x`) is
+recorded under `RETURNED_INPUTS`, so that the assembled module returns the caller's own tensor there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from ..errors import ModelError
 
 INPUT_MUTATIONS = "trtbuild_input_mutations"
+RETURNED_INPUTS = "trtbuild_returned_inputs"
 
 
 def unlift(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
@@ -51,6 +53,29 @@ def unlift(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
         else:
             env[node] = graph.node_copy(node, lambda n: env[n])
     return torch.fx.GraphModule(root, graph)
+
+
+def returned_inputs(program: torch.export.ExportedProgram) -> dict[int, str]:
+    """{position among the user outputs: user input name} for outputs that are a user input itself.
+
+    Read off the program as exported, before decomposition: there `x.add_(1); return x` returns the
+    in-place node, which returns its `self`. After functionalization that output is a new value,
+    indistinguishable from `y = x + 1; x.copy_(y); return y`, where eager returns `y`, not `x`."""
+    from .passes import returns_alias, writes_input
+
+    user_inputs = {spec.arg.name for spec in program.graph_signature.input_specs
+                   if spec.kind == InputKind.USER_INPUT and hasattr(spec.arg, "name")}
+    output = next(n for n in program.graph.nodes if n.op == "output")
+    specs = zip(output.args[0], program.graph_signature.output_specs)
+    user = [out for out, spec in specs if spec.kind == OutputKind.USER_OUTPUT]
+    returned = {}
+    for position, node in enumerate(user):
+        while (isinstance(node, torch.fx.Node) and node.op == "call_function" and writes_input(node)
+               and returns_alias(node.target) and node.args):
+            node = node.args[0]
+        if isinstance(node, torch.fx.Node) and node.op == "placeholder" and node.name in user_inputs:
+            returned[position] = node.name
+    return returned
 
 
 def _lifted_tensor(program: torch.export.ExportedProgram, spec) -> torch.Tensor:
