@@ -36,6 +36,16 @@ def _assert_same_effects(module):
     assert not torch.equal(args[0], torch.ones(6, 4))  # the mutation happened
 
 
+def _written_and_loaded(module, path):
+    manifest, files = describe_module(module, module.trtbuild_segments, {})
+    write_artifacts(path, manifest, files)
+    loaded = load(path)
+    for name, sub in module.named_children():  # loaded engines need a GPU: run the compiled ones' reference
+        if isinstance(sub, TRTEngineModule):
+            setattr(loaded, name, sub)
+    return loaded
+
+
 @pytest.mark.parametrize("settings", [{}, {"torch_executed_ops": ["aten.index_put.default"]}],
                          ids=["in-tensorrt", "mutating-op-in-torch"])
 def test_compiled_module_writes_input_mutations_back(settings):
@@ -43,15 +53,9 @@ def test_compiled_module_writes_input_mutations_back(settings):
 
 
 def test_a_loaded_build_keeps_the_write_back(tmp_path):
-    module = _compiled()
-    manifest, files = describe_module(module, module.trtbuild_segments, {})
-    write_artifacts(tmp_path, manifest, files)
-    loaded = load(tmp_path)
+    loaded = _written_and_loaded(_compiled(), tmp_path)
     copies = [n for n in loaded.graph.nodes if n.target is torch.ops.aten.copy_.default]
     assert [n.args[0].name for n in copies] == ["x", "y"]
-    for name, sub in module.named_children():  # loaded engines need a GPU: run the compiled ones' reference
-        if isinstance(sub, TRTEngineModule):
-            setattr(loaded, name, sub)
     _assert_same_effects(loaded)
 
 
@@ -82,16 +86,6 @@ class CopiesIntoItsInput(torch.nn.Module):
 def _compile(model, example):
     program = torch.export.export(model, (example.clone(),))
     return trtbuild.set_reference(trtbuild.compile(program, [example], min_block_size=1))
-
-
-def _written_and_loaded(module, path):
-    manifest, files = describe_module(module, module.trtbuild_segments, {})
-    write_artifacts(path, manifest, files)
-    loaded = load(path)
-    for name, sub in module.named_children():  # loaded engines need a GPU: run the compiled ones' reference
-        if isinstance(sub, TRTEngineModule):
-            setattr(loaded, name, sub)
-    return loaded
 
 
 def test_an_input_returned_after_its_mutation_is_the_callers_own_tensor(tmp_path):
