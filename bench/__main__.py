@@ -48,14 +48,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "edit then changes every cache key mid-run)")
     parser.add_argument("--python", default=default_python(), help="interpreter for the child processes")
     parser.add_argument("--json", dest="json_path",
-                        help="where to write the results JSON (default bench/results.json, bench/compare.json with --compare)")
+                        help="where to write the results JSON (default: with --write-docs, bench/results.json or "
+                             "bench/compare.json, the data behind the docs' table; else the same name in build/bench/)")
     parser.add_argument("--from-json", metavar="PATH", help="run nothing: format the table from a results JSON")
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/performance.md")
     parser.add_argument("--docs", default=str(ROOT / "docs" / "performance.md"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    args.json_path = args.json_path or str(ROOT / "bench" / ("compare.json" if args.compare else "results.json"))
+    # the tracked JSON is what the docs' table was made from: a partial run must not replace it
+    folder = ROOT / "bench" if args.write_docs else ROOT / "build" / "bench"
+    args.json_path = args.json_path or str(folder / ("compare.json" if args.compare else "results.json"))
     return args
 
 

@@ -174,3 +174,13 @@ def test_compare_from_json_writes_its_own_block(tmp_path):
     assert bench_main(["--compare", "--from-json", str(results), "--write-docs", "--docs", str(docs)]) == 0
     text = docs.read_text()
     assert f"{START}\nkept\n{END}" in text and "| resnet50 | 4.50 | 10.00 |" in text
+
+
+def test_only_a_docs_run_replaces_the_tracked_results():
+    """bench/*.json is the data behind the docs' tables; a partial run while developing writes to build/."""
+    from bench.__main__ import ROOT, parse_args
+
+    assert parse_args(["--compare", "resnet50"]).json_path == str(ROOT / "build" / "bench" / "compare.json")
+    assert parse_args(["--compare", "--write-docs"]).json_path == str(ROOT / "bench" / "compare.json")
+    assert parse_args([]).json_path == str(ROOT / "build" / "bench" / "results.json")
+    assert parse_args(["--json", "x.json", "--write-docs"]).json_path == "x.json"
