@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from trtbuild.api import make_settings
+from trtbuild.conversion.context import CapturingLogger, ConversionContext
 from trtbuild.engine.backend import get_backend
 from trtbuild.export.trace import as_inputs
 from trtbuild.lowering import lower
@@ -24,6 +25,17 @@ class Fn(torch.nn.Module):
 
     def forward(self, *args):
         return self.fn(self, *args)
+
+
+def network_context(label: str) -> tuple[Any, Any]:
+    """A ConversionContext on an empty network, inside a node named `label`, and the builder that owns
+    the network (keep it alive while the network is used)."""
+    backend = get_backend()
+    logger = CapturingLogger(backend.trt)
+    builder = backend.trt.Builder(logger.logger)
+    ctx = ConversionContext(backend.trt, builder.create_network(0), logger, make_settings({}))
+    ctx.begin_node(torch.fx.Graph().placeholder(label))
+    return ctx, builder
 
 
 def lowered_ops(module: torch.nn.Module, args: Sequence[torch.Tensor]) -> set[str]:

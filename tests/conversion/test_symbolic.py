@@ -8,13 +8,10 @@ import torch
 import torch.nn.functional as F
 
 import trtbuild
-from trtbuild.conversion.context import CapturingLogger, ConversionContext
 from trtbuild.conversion.registry import lookup
-from trtbuild.engine.backend import get_backend
 from trtbuild.inputs import Input
-from trtbuild.settings import CompileSettings
 from trtbuild.verify.evaluator import evaluate
-from .harness import Fn, check_converted
+from .harness import Fn, check_converted, network_context
 
 # Read by test_ops.test_every_converter_has_a_numeric_test.
 COVERS = ("aten.sym_size.int", str(operator.add), str(operator.sub), str(operator.mul), str(operator.floordiv),
@@ -30,18 +27,8 @@ def test_view_with_a_symbolic_batch_matches_eager_at_several_sizes():
         assert {"aten.sym_size.int", str(operator.mul), "aten.view.default"} <= set(ops)
 
 
-def _context():
-    backend = get_backend()
-    logger = CapturingLogger(backend.trt)
-    builder = backend.trt.Builder(logger.logger)
-    ctx = ConversionContext(backend.trt, builder.create_network(0), logger, CompileSettings())
-    graph = torch.fx.Graph()
-    ctx.begin_node(graph.placeholder("size_math"))
-    return ctx, builder
-
-
 def test_size_arithmetic_evaluates_to_python_arithmetic():
-    ctx, _builder = _context()
+    ctx, _builder = network_context("size_math")
     x = ctx.network.add_input("x", ctx.trt.DataType.FLOAT, (-1, 4))
     size = lookup(torch.ops.aten.sym_size.int).fn(ctx, ctx.node, input=x, dim=0)
     results = {

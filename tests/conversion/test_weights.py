@@ -8,20 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trtbuild.api import make_settings
-from trtbuild.conversion.context import CapturingLogger, ConversionContext
-from trtbuild.engine.backend import get_backend
+from trtbuild.conversion.context import ConversionContext
 from trtbuild.views import PERMUTE_IN_TENSORRT_FROM
-from .harness import Fn, check_converted
-
-
-def _context() -> tuple[ConversionContext, object]:
-    backend = get_backend()
-    logger = CapturingLogger(backend.trt)
-    builder = backend.trt.Builder(logger.logger)
-    ctx = ConversionContext(backend.trt, builder.create_network(0), logger, make_settings({}))
-    ctx.begin_node(torch.fx.Graph().placeholder("weights"))
-    return ctx, builder
+from .harness import Fn, check_converted, network_context
 
 
 def _copies(ctx: ConversionContext, weight: torch.Tensor) -> list[np.ndarray]:
@@ -33,7 +22,7 @@ def _copies(ctx: ConversionContext, weight: torch.Tensor) -> list[np.ndarray]:
 @pytest.mark.parametrize("view", [lambda w: w.t(), lambda w: w.view(32, 32, 512).permute(2, 0, 1)],
                          ids=["t", "permute-3d"])
 def test_a_transposed_weight_is_handed_to_tensorrt_without_a_copy(view):
-    ctx, _builder = _context()
+    ctx, _builder = network_context("weights")
     weight = torch.randn(1024, 512)
     assert weight.nbytes >= PERMUTE_IN_TENSORRT_FROM
     out = ctx.constant(view(weight))
@@ -44,7 +33,7 @@ def test_a_transposed_weight_is_handed_to_tensorrt_without_a_copy(view):
 
 def test_a_strided_slice_of_a_weight_is_still_copied():
     """The check above can see a copy: a view that is no permutation of dense memory needs one."""
-    ctx, _builder = _context()
+    ctx, _builder = network_context("weights")
     weight = torch.randn(1024, 1024)
     ctx.constant(weight[:, ::2])
     assert len(_copies(ctx, weight)) == 1
@@ -61,3 +50,39 @@ def test_linear_with_a_large_weight_matches_eager(dtype, tol):
               "c": torch.randn(512, 1024, dtype=dtype) / 1000}
     ops = check_converted(Fn(_linear_and_permuted_buffer, params), (torch.randn(3, 512, dtype=dtype),), **tol)
     assert "aten.linear.default" in ops or "aten.addmm.default" in ops
+
+
+class TransposedInForward(torch.nn.Module):
+    """`x @ w.t()` in the model's own code: lowering folds the `t`, not a linear converter."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(1024, 512) / 16)
+
+    def forward(self, x):
+        return x @ self.w.t()
+
+
+def test_a_folded_transpose_of_a_weight_stays_a_view_of_it():
+    from trtbuild.api import make_settings
+    from trtbuild.lowering import lower
+
+    model = TransposedInForward().eval()
+    gm = lower(torch.export.export(model, (torch.randn(2, 512),)), make_settings({}))
+    [folded] = [b for name, b in gm.named_buffers() if name.startswith("folded_")]
+    assert folded.untyped_storage().data_ptr() == model.w.untyped_storage().data_ptr()
+    assert torch.equal(folded, model.w.t())
+
+
+@pytest.mark.parametrize("settings", [{}, {"torch_executed_ops": ["aten.matmul.default"]}],
+                         ids=["in-tensorrt", "in-torch"])
+def test_a_folded_transpose_matches_eager(settings):
+    import trtbuild
+
+    model, x = TransposedInForward().eval(), torch.randn(3, 512)
+    compiled = trtbuild.set_reference(trtbuild.compile(torch.export.export(model, (x,)), [x], min_block_size=1,
+                                                       **settings))
+    segments = [s.report() for s in compiled.trtbuild_segments]
+    assert [s["kind"] for s in segments] == (["tensorrt"] if not settings else ["torch"]), segments
+    with torch.no_grad():
+        assert torch.allclose(compiled(x), model(x), rtol=1e-5, atol=1e-5)

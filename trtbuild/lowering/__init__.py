@@ -23,7 +23,7 @@ from .passes import (
 from .precision import apply_precision
 from .quantize import normalize_qdq
 from .truncate import truncate_wide_types
-from .unlift import RETURNED_INPUTS, returned_inputs, unlift
+from .unlift import returned_inputs, unlift
 
 Pass = Callable[[torch.fx.GraphModule, CompileSettings], torch.fx.GraphModule]
 
@@ -41,9 +41,7 @@ PASSES: tuple[Pass, ...] = (
 
 
 def lower(program: torch.export.ExportedProgram, settings: CompileSettings) -> torch.fx.GraphModule:
-    returned = returned_inputs(program)
-    gm = unlift(decompose(program))
-    next(n for n in gm.graph.nodes if n.op == "output").meta[RETURNED_INPUTS] = returned
+    gm = unlift(decompose(program), returned_inputs(program))
     for lowering_pass in PASSES:
         gm = lowering_pass(gm, settings)
     gm.graph.lint()

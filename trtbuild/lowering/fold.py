@@ -7,8 +7,9 @@ import operator
 import torch
 import torch.fx
 
+from ..views import permuted_storage
 from .inplace import folded_alias_groups
-from .passes import constant_nodes, foldable, writes_input
+from .passes import constant_nodes, foldable, returns_alias, writes_input
 
 
 def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphModule:
@@ -29,7 +30,7 @@ def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphMod
         constant.add(node)
     for count, node in enumerate(n for n in values if any(u not in values for u in n.users)):
         name = f"folded_{count}"
-        gm.register_buffer(name, values[node].detach().contiguous(), persistent=False)
+        gm.register_buffer(name, _stored(node, values), persistent=False)
         with gm.graph.inserting_before(node):
             attr = gm.graph.get_attr(name)
         attr.meta = dict(node.meta)
@@ -39,6 +40,16 @@ def fold_constants(gm: torch.fx.GraphModule, settings=None) -> torch.fx.GraphMod
             gm.graph.erase_node(node)
     gm.graph.eliminate_dead_code()
     return gm
+
+
+def _stored(node: torch.fx.Node, values: dict) -> torch.Tensor:
+    """A folded value as the graph keeps it: contiguous, except a large transpose of a weight
+    (`x @ w.t()`), which stays a view of the weight so that the model does not hold it twice;
+    conversion hands TensorRT the weight's own bytes and the permutation (`views.permuted_storage`).
+    A view op reading it outside the fold gets the contiguous copy: `view` needs one."""
+    value = values[node].detach()
+    read_as_view = any(returns_alias(user.target) for user in node.users if user not in values)
+    return value if permuted_storage(value) is not None and not read_as_view else value.contiguous()
 
 
 def _value(gm: torch.fx.GraphModule, node: torch.fx.Node, values: dict, raw: bool) -> torch.Tensor:

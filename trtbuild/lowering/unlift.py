@@ -20,7 +20,8 @@ INPUT_MUTATIONS = "trtbuild_input_mutations"
 RETURNED_INPUTS = "trtbuild_returned_inputs"
 
 
-def unlift(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
+def unlift(program: torch.export.ExportedProgram, returned: dict[int, str] | None = None) -> torch.fx.GraphModule:
+    """`returned`: `returned_inputs` of the program as exported (before decomposition hid it)."""
     signature = program.graph_signature
     kinds = {spec.arg.name: spec for spec in signature.input_specs if hasattr(spec.arg, "name")}
     root = torch.nn.Module()
@@ -50,6 +51,7 @@ def unlift(program: torch.export.ExportedProgram) -> torch.fx.GraphModule:
             values = user + [out for out, _ in mutated]
             result = graph.output(tuple(torch.fx.node.map_arg(values, lambda n: env[n])))
             result.meta[INPUT_MUTATIONS] = [name for _, name in mutated]
+            result.meta[RETURNED_INPUTS] = returned or {}
         else:
             env[node] = graph.node_copy(node, lambda n: env[n])
     return torch.fx.GraphModule(root, graph)
@@ -61,8 +63,6 @@ def returned_inputs(program: torch.export.ExportedProgram) -> dict[int, str]:
     Read off the program as exported, before decomposition: there `x.add_(1); return x` returns the
     in-place node, which returns its `self`. After functionalization that output is a new value,
     indistinguishable from `y = x + 1; x.copy_(y); return y`, where eager returns `y`, not `x`."""
-    from .passes import returns_alias, writes_input
-
     user_inputs = {spec.arg.name for spec in program.graph_signature.input_specs
                    if spec.kind == InputKind.USER_INPUT and hasattr(spec.arg, "name")}
     output = next(n for n in program.graph.nodes if n.op == "output")
@@ -70,12 +70,21 @@ def returned_inputs(program: torch.export.ExportedProgram) -> dict[int, str]:
     user = [out for out, spec in specs if spec.kind == OutputKind.USER_OUTPUT]
     returned = {}
     for position, node in enumerate(user):
-        while (isinstance(node, torch.fx.Node) and node.op == "call_function" and writes_input(node)
-               and returns_alias(node.target) and node.args):
+        while isinstance(node, torch.fx.Node) and node.op == "call_function" and _returns_its_self(node.target):
             node = node.args[0]
         if isinstance(node, torch.fx.Node) and node.op == "placeholder" and node.name in user_inputs:
             returned[position] = node.name
     return returned
+
+
+def _returns_its_self(op) -> bool:
+    """An in-place op (`x.add_(1)`, `x.copy_(y)`): it writes its first argument and returns it. Not an
+    out= variant, which returns `out`."""
+    schema = getattr(op, "_schema", None)
+    if schema is None or not schema.returns or not schema.arguments:
+        return False
+    returned, first = schema.returns[0].alias_info, schema.arguments[0].alias_info
+    return returned is not None and first is not None and first.is_write and returned.before_set == first.before_set
 
 
 def _lifted_tensor(program: torch.export.ExportedProgram, spec) -> torch.Tensor:
